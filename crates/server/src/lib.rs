@@ -1,1 +1,20 @@
+//! The Hookhaven HTTP server: Auth0's Management API v2 for hooks, hook secrets, clients
+//! and client grants; the token endpoint and JWKS; health. Only this crate knows HTTP and
+//! the Auth0 wire format.
 
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod ratelimit;
+pub mod registry;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod tls;
+
+pub use bootstrap::{open_data_dir, Opened};
+pub use config::Config;
+pub use serve::run;

@@ -4,6 +4,8 @@
 //! not at all (D6). Plaintext secret values never reach this crate: it stores sealed
 //! envelopes made by the crypto crate.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod migrate;
 pub mod sqlite;
 

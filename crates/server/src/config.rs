@@ -1,0 +1,85 @@
+//! Resolved server configuration. The CLI fills it from flags, `HOOKHAVEN_*` environment
+//! variables and an optional TOML file; this crate only reads it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `host[:port]` that clients use. Issuer `https://{domain}/`, audience
+    /// `https://{domain}/api/v2/` (the `http://` form is accepted too).
+    pub domain: String,
+    pub database_url: String,
+    pub master_key_file: PathBuf,
+    /// The keyring text itself, from `HOOKHAVEN_MASTER_KEY`; wins over the file.
+    pub master_key: Option<String>,
+    pub tls: TlsMode,
+    pub log_json: bool,
+    pub token_lifetime_secs: i64,
+    pub rate_limit: RateLimitConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    Off,
+    Files { cert: PathBuf, key: PathBuf },
+    /// Generate (once) a certificate for `IP:127.0.0.1` and `DNS:localhost` into
+    /// `<data-dir>/tls/`.
+    SelfSigned,
+}
+
+/// Token buckets: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitConfig {
+    pub per_client_burst: u32,
+    pub per_client_per_second: f64,
+    pub per_ip_burst: u32,
+    pub per_ip_per_second: f64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        // Generous: far above Auth0's per-tenant limits, so that deploy pipelines that
+        // fetch every hook in parallel never see a 429, yet a runaway script is held back.
+        RateLimitConfig {
+            per_client_burst: 2000,
+            per_client_per_second: 1000.0,
+            per_ip_burst: 4000,
+            per_ip_per_second: 2000.0,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults for a data directory: SQLite inside it, the keyring beside it.
+    pub fn for_data_dir(data_dir: PathBuf) -> Config {
+        Config {
+            database_url: format!("sqlite://{}", data_dir.join("hookhaven.db").display()),
+            master_key_file: data_dir.join("master.key"),
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            domain: "127.0.0.1:8080".to_string(),
+            master_key: None,
+            tls: TlsMode::Off,
+            log_json: false,
+            token_lifetime_secs: 86400,
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("https://{}/", self.domain)
+    }
+
+    /// The Management API audience in its canonical form.
+    pub fn audience(&self) -> String {
+        format!("https://{}/api/v2/", self.domain)
+    }
+
+    /// Every audience string that names this server's Management API.
+    pub fn accepted_audiences(&self) -> Vec<String> {
+        vec![self.audience(), format!("http://{}/api/v2/", self.domain)]
+    }
+}

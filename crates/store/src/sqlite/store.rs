@@ -1,0 +1,275 @@
+//! The [`Store`] trait on SQLite. Each mutating method is one write transaction that makes
+//! the change and inserts its audit row; an early return drops the transaction, which
+//! rolls back both (D6).
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use hookhaven_core::{
+    now_ms, AuditEvent, AuditFilter, Client, ClientGrant, Error, Hook, HookFilter, HookId,
+    HookPatch, Page, Result, SealedSecret, SecretName, MAX_SECRETS_PER_HOOK,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::error::db_error;
+use super::{audit, clients, grants, hooks, secrets, server_keys, SqliteStore};
+use crate::{ClientCredentials, GrantFilter, SecretEntry, Store, StoredAuditEvent};
+
+async fn commit(tx: Transaction<'static, Sqlite>) -> Result<()> {
+    tx.commit().await.map_err(db_error)
+}
+
+/// Records the audit event and commits: the last step of every mutating method.
+async fn audit_and_commit(mut tx: Transaction<'static, Sqlite>, event: &AuditEvent) -> Result<()> {
+    audit::insert(&mut tx, event).await?;
+    commit(tx).await
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.reader().await?)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    // ---- hooks ----
+
+    async fn create_hook(&self, hook: &Hook, audit: &AuditEvent) -> Result<Option<HookId>> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        let disabled = if hook.enabled {
+            hooks::disable_others(&mut tx, hook.trigger_id, &hook.id, now).await?
+        } else {
+            None
+        };
+        hooks::insert(&mut tx, hook, now).await?;
+        audit_and_commit(tx, audit).await?;
+        Ok(disabled)
+    }
+
+    async fn get_hook(&self, id: &HookId) -> Result<Hook> {
+        hooks::get(&mut *self.reader().await?, id)
+            .await?
+            .ok_or(Error::HookNotFound)
+    }
+
+    async fn list_hooks(&self, filter: &HookFilter, page: Option<Page>) -> Result<(Vec<Hook>, u64)> {
+        let mut tx = self.read().await?;
+        let listed = hooks::list(&mut tx, filter, page).await?;
+        commit(tx).await?;
+        Ok(listed)
+    }
+
+    async fn update_hook(
+        &self,
+        id: &HookId,
+        patch: &HookPatch,
+        audit: &AuditEvent,
+    ) -> Result<(Hook, Option<HookId>)> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        let mut hook = hooks::get(&mut tx, id).await?.ok_or(Error::HookNotFound)?;
+        if let Some(name) = &patch.name {
+            hook.name = name.clone();
+        }
+        if let Some(script) = &patch.script {
+            hook.script = script.clone();
+        }
+        if let Some(dependencies) = &patch.dependencies {
+            hook.dependencies = dependencies.clone();
+        }
+        if let Some(enabled) = patch.enabled {
+            hook.enabled = enabled;
+        }
+        let disabled = if patch.enabled == Some(true) {
+            hooks::disable_others(&mut tx, hook.trigger_id, &hook.id, now).await?
+        } else {
+            None
+        };
+        hooks::update(&mut tx, &hook, now).await?;
+        audit_and_commit(tx, audit).await?;
+        Ok((hook, disabled))
+    }
+
+    async fn delete_hook(&self, id: &HookId, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        if !hooks::delete(&mut tx, id).await? {
+            return Err(Error::HookNotFound);
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    // ---- secrets ----
+
+    async fn list_secrets(&self, hook: &HookId) -> Result<Vec<SecretEntry>> {
+        let mut tx = self.read().await?;
+        hooks::require(&mut tx, hook).await?;
+        let entries = secrets::entries(&mut tx, hook).await?;
+        commit(tx).await?;
+        Ok(entries)
+    }
+
+    async fn sealed_secrets(&self, hook: &HookId) -> Result<Vec<(SecretName, Option<SealedSecret>)>> {
+        let mut tx = self.read().await?;
+        hooks::require(&mut tx, hook).await?;
+        let sealed = secrets::sealed(&mut tx, hook).await?;
+        commit(tx).await?;
+        Ok(sealed)
+    }
+
+    async fn add_secrets(
+        &self,
+        hook: &HookId,
+        new: &[(SecretName, Option<SealedSecret>)],
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        hooks::require(&mut tx, hook).await?;
+        for (name, value) in new {
+            secrets::insert(&mut tx, hook, name, value.as_ref(), now).await?;
+        }
+        // D4 counts the total after the write, inside the transaction that made it.
+        if secrets::count(&mut tx, hook).await? > MAX_SECRETS_PER_HOOK {
+            return Err(Error::TooManySecrets);
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn update_secrets(
+        &self,
+        hook: &HookId,
+        changes: &[(SecretName, Option<SealedSecret>)],
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        hooks::require(&mut tx, hook).await?;
+        for (name, value) in changes {
+            let found = match value {
+                Some(sealed) => secrets::set_value(&mut tx, hook, name, sealed, now).await?,
+                // D1: no new value; the secret must still exist.
+                None => secrets::exists(&mut tx, hook, name).await?,
+            };
+            if !found {
+                return Err(Error::SecretNotFound(name.as_str().to_string()));
+            }
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn delete_secrets(&self, hook: &HookId, names: &[SecretName], audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        hooks::require(&mut tx, hook).await?;
+        for name in names {
+            secrets::delete(&mut tx, hook, name).await?;
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn key_ids_in_use(&self) -> Result<Vec<String>> {
+        let mut tx = self.read().await?;
+        let mut ids: BTreeSet<String> = secrets::key_ids(&mut tx).await?.into_iter().collect();
+        for key in server_keys::envelopes(&mut tx).await? {
+            ids.insert(key.key_id().to_string());
+        }
+        commit(tx).await?;
+        // A malformed envelope names no key; it must not look like one in use.
+        ids.remove("");
+        Ok(ids.into_iter().collect())
+    }
+
+    // ---- clients and grants ----
+
+    async fn create_client(
+        &self,
+        client: &Client,
+        secret_hmac: &[u8],
+        client_grants: &[ClientGrant],
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        clients::insert(&mut tx, client, secret_hmac).await?;
+        for grant in client_grants {
+            grants::insert(&mut tx, grant).await?;
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn client_credentials(&self, client_id: &str) -> Result<Option<ClientCredentials>> {
+        clients::credentials(&mut *self.reader().await?, client_id).await
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Client> {
+        clients::get(&mut *self.reader().await?, client_id)
+            .await?
+            .ok_or(Error::ClientNotFound)
+    }
+
+    async fn list_clients(&self, page: Option<Page>) -> Result<(Vec<Client>, u64)> {
+        let mut tx = self.read().await?;
+        let listed = clients::list(&mut tx, page).await?;
+        commit(tx).await?;
+        Ok(listed)
+    }
+
+    async fn count_clients(&self) -> Result<u64> {
+        clients::count(&mut *self.reader().await?).await
+    }
+
+    async fn delete_client(&self, client_id: &str, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        if !clients::delete(&mut tx, client_id).await? {
+            return Err(Error::ClientNotFound);
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn create_grant(&self, grant: &ClientGrant, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        grants::insert(&mut tx, grant).await?;
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn list_grants(&self, filter: &GrantFilter, page: Option<Page>) -> Result<(Vec<ClientGrant>, u64)> {
+        let mut tx = self.read().await?;
+        let listed = grants::list(&mut tx, filter, page).await?;
+        commit(tx).await?;
+        Ok(listed)
+    }
+
+    async fn delete_grant(&self, id: &str, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        if !grants::delete(&mut tx, id).await? {
+            return Err(Error::GrantNotFound);
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    // ---- server keys ----
+
+    async fn get_server_key(&self, name: &str) -> Result<Option<SealedSecret>> {
+        server_keys::get(&mut *self.reader().await?, name).await
+    }
+
+    async fn put_server_key_if_absent(&self, name: &str, key: &SealedSecret) -> Result<SealedSecret> {
+        let mut tx = self.write().await?;
+        let stored = server_keys::put_if_absent(&mut tx, name, key, now_ms()).await?;
+        commit(tx).await?;
+        Ok(stored)
+    }
+
+    // ---- audit ----
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
+        let tx = self.write().await?;
+        audit_and_commit(tx, event).await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>> {
+        audit::list(&mut *self.reader().await?, filter).await
+    }
+}
