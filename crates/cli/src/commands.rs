@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use hookhaven_core::{AuditEvent, AuditFilter, Scope};
-use hookhaven_server::bootstrap::open_data_dir;
+use hookhaven_server::bootstrap::{open_data_dir, operator_error};
 use hookhaven_server::registry;
 use hookhaven_store::GrantFilter;
 use serde_json::json;
@@ -52,7 +52,8 @@ pub async fn clients_create(
         Some((&audience, scopes.clone())),
         AuditEvent::success("cli", "client.create", None),
     )
-    .await?;
+    .await
+    .map_err(operator_error)?;
     let out = json!({
         "client_id": created.client.client_id,
         "client_secret": created.secret.as_str(),
@@ -66,14 +67,14 @@ pub async fn clients_list(storage: StorageArgs) -> anyhow::Result<()> {
     init_logging(false, "warn");
     let config = storage.resolve()?;
     let opened = open_data_dir(&config).await?;
-    let (clients, _) = opened.store.list_clients(None).await?;
+    let (clients, _) = opened.store.list_clients(None).await.map_err(operator_error)?;
     let mut out = Vec::with_capacity(clients.len());
     for client in clients {
         let filter = GrantFilter {
             client_id: Some(client.client_id.clone()),
             audience: None,
         };
-        let (grants, _) = opened.store.list_grants(&filter, None).await?;
+        let (grants, _) = opened.store.list_grants(&filter, None).await.map_err(operator_error)?;
         let scopes: Vec<&str> = grants
             .iter()
             .flat_map(|g| g.scope.iter().map(|s| s.as_str()))
@@ -99,6 +100,7 @@ pub async fn clients_delete(storage: StorageArgs, client_id: &str) -> anyhow::Re
         .store
         .delete_client(client_id, &event)
         .await
+        .map_err(operator_error)
         .with_context(|| format!("deleting client {client_id}"))?;
     println!("deleted client {client_id}");
     Ok(())
@@ -119,7 +121,7 @@ pub async fn audit_list(
         before_seq: None,
         limit,
     };
-    for stored in opened.store.list_audit(&filter).await? {
+    for stored in opened.store.list_audit(&filter).await.map_err(operator_error)? {
         let e = &stored.event;
         println!(
             "{}",

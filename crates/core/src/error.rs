@@ -89,6 +89,18 @@ impl Error {
         self.to_string()
     }
 
+    /// The full story for an operator: the log detail of a server-side failure, or the
+    /// client-facing message otherwise. Never put this in a response body.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Internal(detail) | Error::Unavailable(detail) => detail.clone(),
+            Error::CorruptSecret { hook_id, name } => {
+                format!("secret {name:?} of hook {hook_id} does not decrypt")
+            }
+            other => other.message(),
+        }
+    }
+
     /// Shorthand for an Auth0-style payload validation error.
     pub fn payload(detail: impl fmt::Display) -> Error {
         Error::InvalidBody(format!("Payload validation error: '{detail}'."))

@@ -42,6 +42,7 @@ pub async fn open_data_dir(config: &Config) -> anyhow::Result<Opened> {
     let missing: Vec<String> = store
         .key_ids_in_use()
         .await
+        .map_err(operator_error)
         .context("reading the key ids in use")?
         .into_iter()
         .filter(|id| !keyring.has_key(id))
@@ -72,6 +73,11 @@ pub async fn open_data_dir(config: &Config) -> anyhow::Result<Opened> {
     })
 }
 
+/// A store error as an operator should read it, with the detail a client never sees.
+pub fn operator_error(e: hookhaven_core::Error) -> anyhow::Error {
+    anyhow::anyhow!(e.detail())
+}
+
 fn rand_bytes(buf: &mut [u8]) {
     use rand::RngCore;
     rand::rngs::OsRng.fill_bytes(buf);
@@ -81,7 +87,7 @@ pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         let store = SqliteStore::open(database_url)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot open the database {database_url}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot open the database {database_url}: {}", e.detail()))?;
         Ok(Arc::new(store))
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         bail!("PostgreSQL is not supported by this build yet; use a sqlite:// database URL")
@@ -169,11 +175,14 @@ async fn load_or_create_server_key(
     name: &str,
     make: impl FnOnce() -> Zeroizing<Vec<u8>>,
 ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let sealed = match store.get_server_key(name).await? {
+    let sealed = match store.get_server_key(name).await.map_err(operator_error)? {
         Some(sealed) => sealed,
         None => {
             let fresh = seal_server_key(keyring, name, &make());
-            store.put_server_key_if_absent(name, &fresh).await?
+            store
+                .put_server_key_if_absent(name, &fresh)
+                .await
+                .map_err(operator_error)?
         }
     };
     open_server_key(keyring, name, &sealed).map_err(|e| {
@@ -224,7 +233,7 @@ struct AdminCredentials<'a> {
 /// On a database with no client, creates an admin client holding every scope and writes
 /// its credentials to a 0600 file in the data dir. Returns that file's path.
 pub async fn ensure_admin_client(config: &Config, opened: &Opened) -> anyhow::Result<Option<PathBuf>> {
-    if opened.store.count_clients().await? > 0 {
+    if opened.store.count_clients().await.map_err(operator_error)? > 0 {
         return Ok(None);
     }
     let path = config.data_dir.join(ADMIN_CREDENTIALS_FILE);
@@ -243,7 +252,8 @@ pub async fn ensure_admin_client(config: &Config, opened: &Opened) -> anyhow::Re
         Some((&audience, ALL_SCOPES.to_vec())),
         AuditEvent::success("bootstrap", "client.create", None),
     )
-    .await?;
+    .await
+    .map_err(operator_error)?;
     let scheme = if matches!(config.tls, crate::config::TlsMode::Off) { "http" } else { "https" };
     let credentials = AdminCredentials {
         client_id: &created.client.client_id,

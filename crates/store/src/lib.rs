@@ -65,7 +65,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_hook(&self, id: &HookId) -> Result<Hook>;
     /// One page of hooks in creation order, and the total count of matches.
     /// `page = None` returns every match.
-    async fn list_hooks(&self, filter: &HookFilter, page: Option<Page>) -> Result<(Vec<Hook>, u64)>;
+    async fn list_hooks(&self, filter: &HookFilter, page: Option<Page>)
+        -> Result<(Vec<Hook>, u64)>;
     /// Applies a patch; enabling disables the other enabled hook on the trigger (D2).
     /// Returns the updated hook and the id of the hook it disabled, if any.
     async fn update_hook(
@@ -82,7 +83,10 @@ pub trait Store: Send + Sync + 'static {
     /// The hook's secrets in the order they were created.
     async fn list_secrets(&self, hook: &HookId) -> Result<Vec<SecretEntry>>;
     /// The hook's secrets with their sealed values (`None` = created without a value).
-    async fn sealed_secrets(&self, hook: &HookId) -> Result<Vec<(SecretName, Option<SealedSecret>)>>;
+    async fn sealed_secrets(
+        &self,
+        hook: &HookId,
+    ) -> Result<Vec<(SecretName, Option<SealedSecret>)>>;
     /// Adds new secrets. Any name that exists → `SecretExists`; more than
     /// `MAX_SECRETS_PER_HOOK` in total afterwards → `TooManySecrets`. All or nothing.
     async fn add_secrets(
@@ -100,8 +104,12 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> Result<()>;
     /// Deletes the named secrets; unknown names are ignored.
-    async fn delete_secrets(&self, hook: &HookId, names: &[SecretName], audit: &AuditEvent)
-        -> Result<()>;
+    async fn delete_secrets(
+        &self,
+        hook: &HookId,
+        names: &[SecretName],
+        audit: &AuditEvent,
+    ) -> Result<()>;
     /// The distinct master-key ids that sealed values are stored under.
     async fn key_ids_in_use(&self) -> Result<Vec<String>>;
 
@@ -126,8 +134,11 @@ pub trait Store: Send + Sync + 'static {
     /// `ClientNotFound` if the client does not exist; `GrantExists` for a second grant of
     /// the same client and audience.
     async fn create_grant(&self, grant: &ClientGrant, audit: &AuditEvent) -> Result<()>;
-    async fn list_grants(&self, filter: &GrantFilter, page: Option<Page>)
-        -> Result<(Vec<ClientGrant>, u64)>;
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        page: Option<Page>,
+    ) -> Result<(Vec<ClientGrant>, u64)>;
     async fn delete_grant(&self, id: &str, audit: &AuditEvent) -> Result<()>;
 
     // ---- server keys ----
@@ -136,7 +147,11 @@ pub trait Store: Send + Sync + 'static {
     async fn get_server_key(&self, name: &str) -> Result<Option<SealedSecret>>;
     /// Stores a server key unless one of that name exists; returns the stored one, so that
     /// two instances starting at once agree on a single key.
-    async fn put_server_key_if_absent(&self, name: &str, key: &SealedSecret) -> Result<SealedSecret>;
+    async fn put_server_key_if_absent(
+        &self,
+        name: &str,
+        key: &SealedSecret,
+    ) -> Result<SealedSecret>;
 
     // ---- audit ----
 

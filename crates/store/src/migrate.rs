@@ -96,9 +96,21 @@ mod tests {
     use super::*;
 
     const LIST: &[Migration] = &[
-        Migration { version: 1, name: "a", sql: "" },
-        Migration { version: 2, name: "b", sql: "" },
-        Migration { version: 3, name: "c", sql: "" },
+        Migration {
+            version: 1,
+            name: "a",
+            sql: "",
+        },
+        Migration {
+            version: 2,
+            name: "b",
+            sql: "",
+        },
+        Migration {
+            version: 3,
+            name: "c",
+            sql: "",
+        },
     ];
 
     fn versions(list: Vec<&Migration>) -> Vec<i64> {
@@ -115,7 +127,10 @@ mod tests {
     #[test]
     fn refuses_a_newer_database() {
         let err = pending(LIST, &[1, 2, 3, 4]).unwrap_err();
-        assert!(matches!(&err, Error::Internal(d) if d.contains("newer")), "{err:?}");
+        assert!(
+            matches!(&err, Error::Internal(d) if d.contains("newer")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -184,8 +184,9 @@ impl Server {
         let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
         if let Some(cert) = &self.tls_cert {
             let pem = std::fs::read(cert).expect("cert");
-            builder = builder
-                .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"));
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).expect("pem") {
+                builder = builder.add_root_certificate(cert);
+            }
         }
         builder.build().expect("http client")
     }

@@ -68,12 +68,12 @@ pub(super) async fn credentials(
     .fetch_optional(conn)
     .await
     .map_err(db_error)?;
-    Ok(row.map(|(id, name, description, created_at, secret_hmac)| {
-        ClientCredentials {
+    Ok(row.map(
+        |(id, name, description, created_at, secret_hmac)| ClientCredentials {
             client: to_client((id, name, description, created_at)),
             secret_hmac,
-        }
-    }))
+        },
+    ))
 }
 
 /// One page in creation order, and the number of all clients. Run inside one read

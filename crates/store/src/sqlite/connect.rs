@@ -82,7 +82,7 @@ pub(super) struct Pools {
 }
 
 /// Settings every connection to a database file gets.
-fn file_options(path: &Path) -> SqliteConnectOptions {
+pub(super) fn file_options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
         .foreign_keys(true)

@@ -81,7 +81,10 @@ mod tests {
             db_error(sqlx::Error::PoolTimedOut),
             Error::Unavailable(_)
         ));
-        assert!(matches!(db_error(sqlx::Error::RowNotFound), Error::Internal(_)));
+        assert!(matches!(
+            db_error(sqlx::Error::RowNotFound),
+            Error::Internal(_)
+        ));
     }
 
     #[test]

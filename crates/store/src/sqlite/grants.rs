@@ -23,33 +23,33 @@ fn to_grant((id, client_id, audience, scope): GrantRow) -> Result<ClientGrant> {
 pub(super) async fn insert(conn: &mut SqliteConnection, grant: &ClientGrant) -> Result<()> {
     let scope = serde_json::to_string(&grant.scope)
         .map_err(|_| Error::internal("grant scope could not be encoded as JSON"))?;
-    sqlx::query(
-        "INSERT INTO client_grants (id, client_id, audience, scope) VALUES (?, ?, ?, ?)",
-    )
-    .bind(&grant.id)
-    .bind(&grant.client_id)
-    .bind(&grant.audience)
-    .bind(scope)
-    .execute(conn)
-    .await
-    .map_err(|e| {
-        if is_foreign_key_violation(&e) {
-            Error::ClientNotFound
-        } else if unique_violation(&e)
-            == Some("client_grants.client_id, client_grants.audience")
-        {
-            Error::GrantExists
-        } else {
-            db_error(e)
-        }
-    })?;
+    sqlx::query("INSERT INTO client_grants (id, client_id, audience, scope) VALUES (?, ?, ?, ?)")
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.audience)
+        .bind(scope)
+        .execute(conn)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                Error::ClientNotFound
+            } else if unique_violation(&e)
+                == Some("client_grants.client_id, client_grants.audience")
+            {
+                Error::GrantExists
+            } else {
+                db_error(e)
+            }
+        })?;
     Ok(())
 }
 
 fn push_filter<'a>(query: &mut QueryBuilder<'a, Sqlite>, filter: &'a GrantFilter) {
     query.push(" WHERE 1 = 1");
     if let Some(client_id) = &filter.client_id {
-        query.push(" AND client_id = ").push_bind(client_id.as_str());
+        query
+            .push(" AND client_id = ")
+            .push_bind(client_id.as_str());
     }
     if let Some(audience) = &filter.audience {
         query.push(" AND audience = ").push_bind(audience.as_str());
@@ -72,8 +72,7 @@ pub(super) async fn list(
         .map_err(db_error)?;
 
     let (limit, offset) = paging::limit_offset(page);
-    let mut select =
-        QueryBuilder::new("SELECT id, client_id, audience, scope FROM client_grants");
+    let mut select = QueryBuilder::new("SELECT id, client_id, audience, scope FROM client_grants");
     push_filter(&mut select, filter);
     select
         .push(" ORDER BY seq LIMIT ")

@@ -26,9 +26,15 @@ mod tests {
     #[test]
     fn pages_become_limit_and_offset() {
         assert_eq!(limit_offset(None), (-1, 0));
-        let p = Page { page: 2, per_page: 25 };
+        let p = Page {
+            page: 2,
+            per_page: 25,
+        };
         assert_eq!(limit_offset(Some(p)), (25, 50));
-        let huge = Page { page: u32::MAX, per_page: u32::MAX };
+        let huge = Page {
+            page: u32::MAX,
+            per_page: u32::MAX,
+        };
         assert!(limit_offset(Some(huge)).1 > 0);
     }
 }

@@ -8,7 +8,10 @@ use super::error::{db_error, unique_violation};
 use crate::SecretEntry;
 
 /// The hook's secrets in creation order, with whether each holds a value.
-pub(super) async fn entries(conn: &mut SqliteConnection, hook: &HookId) -> Result<Vec<SecretEntry>> {
+pub(super) async fn entries(
+    conn: &mut SqliteConnection,
+    hook: &HookId,
+) -> Result<Vec<SecretEntry>> {
     let rows: Vec<(String, bool)> = sqlx::query_as(
         "SELECT name, value IS NOT NULL FROM hook_secrets WHERE hook_id = ? ORDER BY seq",
     )
@@ -125,7 +128,11 @@ pub(super) async fn exists(
 }
 
 /// Deletes one secret if it exists; deleting an unknown name is not an error.
-pub(super) async fn delete(conn: &mut SqliteConnection, hook: &HookId, name: &SecretName) -> Result<()> {
+pub(super) async fn delete(
+    conn: &mut SqliteConnection,
+    hook: &HookId,
+    name: &SecretName,
+) -> Result<()> {
     sqlx::query("DELETE FROM hook_secrets WHERE hook_id = ? AND name = ?")
         .bind(hook.as_str())
         .bind(name.as_str())

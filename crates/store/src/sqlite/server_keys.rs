@@ -44,5 +44,8 @@ pub(super) async fn envelopes(conn: &mut SqliteConnection) -> Result<Vec<SealedS
         .fetch_all(conn)
         .await
         .map_err(db_error)?;
-    Ok(values.into_iter().map(SealedSecret::from_envelope).collect())
+    Ok(values
+        .into_iter()
+        .map(SealedSecret::from_envelope)
+        .collect())
 }

@@ -56,7 +56,11 @@ impl Store for SqliteStore {
             .ok_or(Error::HookNotFound)
     }
 
-    async fn list_hooks(&self, filter: &HookFilter, page: Option<Page>) -> Result<(Vec<Hook>, u64)> {
+    async fn list_hooks(
+        &self,
+        filter: &HookFilter,
+        page: Option<Page>,
+    ) -> Result<(Vec<Hook>, u64)> {
         let mut tx = self.read().await?;
         let listed = hooks::list(&mut tx, filter, page).await?;
         commit(tx).await?;
@@ -112,7 +116,10 @@ impl Store for SqliteStore {
         Ok(entries)
     }
 
-    async fn sealed_secrets(&self, hook: &HookId) -> Result<Vec<(SecretName, Option<SealedSecret>)>> {
+    async fn sealed_secrets(
+        &self,
+        hook: &HookId,
+    ) -> Result<Vec<(SecretName, Option<SealedSecret>)>> {
         let mut tx = self.read().await?;
         hooks::require(&mut tx, hook).await?;
         let sealed = secrets::sealed(&mut tx, hook).await?;
@@ -161,7 +168,12 @@ impl Store for SqliteStore {
         audit_and_commit(tx, audit).await
     }
 
-    async fn delete_secrets(&self, hook: &HookId, names: &[SecretName], audit: &AuditEvent) -> Result<()> {
+    async fn delete_secrets(
+        &self,
+        hook: &HookId,
+        names: &[SecretName],
+        audit: &AuditEvent,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         hooks::require(&mut tx, hook).await?;
         for name in names {
@@ -234,7 +246,11 @@ impl Store for SqliteStore {
         audit_and_commit(tx, audit).await
     }
 
-    async fn list_grants(&self, filter: &GrantFilter, page: Option<Page>) -> Result<(Vec<ClientGrant>, u64)> {
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        page: Option<Page>,
+    ) -> Result<(Vec<ClientGrant>, u64)> {
         let mut tx = self.read().await?;
         let listed = grants::list(&mut tx, filter, page).await?;
         commit(tx).await?;
@@ -255,7 +271,11 @@ impl Store for SqliteStore {
         server_keys::get(&mut *self.reader().await?, name).await
     }
 
-    async fn put_server_key_if_absent(&self, name: &str, key: &SealedSecret) -> Result<SealedSecret> {
+    async fn put_server_key_if_absent(
+        &self,
+        name: &str,
+        key: &SealedSecret,
+    ) -> Result<SealedSecret> {
         let mut tx = self.write().await?;
         let stored = server_keys::put_if_absent(&mut tx, name, key, now_ms()).await?;
         commit(tx).await?;

@@ -130,10 +130,12 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
 #[tokio::test]
 async fn refuses_a_database_from_a_newer_binary() {
     let (store, dir) = temp_store().await;
-    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)")
-        .execute(&store.writer)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)",
+    )
+    .execute(&store.writer)
+    .await
+    .unwrap();
     store.close().await;
     let err = SqliteStore::open(&url(&dir.path().join("hookhaven.db")))
         .await
@@ -264,4 +266,32 @@ async fn backup_is_a_consistent_copy() {
             copy.sealed_secrets(&h.id).await
         );
     }
+}
+
+/// Once every connection has closed, SQLite removes the WAL file; a read-only connection
+/// (e.g. after the pools idled out) must still open the database.
+#[tokio::test]
+async fn read_only_connections_open_without_a_wal_file() {
+    let (store, dir) = temp_store().await;
+    write_some(&store, 1).await;
+    store.close().await;
+    let path = dir.path().join("hookhaven.db");
+    for leftover in ["hookhaven.db-wal", "hookhaven.db-shm"] {
+        let file = dir.path().join(leftover);
+        if let Ok(meta) = std::fs::metadata(&file) {
+            if leftover.ends_with("wal") {
+                assert_eq!(meta.len(), 0, "close() checkpoints the WAL");
+            }
+            std::fs::remove_file(file).unwrap();
+        }
+    }
+    let reader = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_with(super::connect::file_options(&path).read_only(true))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hooks")
+        .fetch_one(&reader)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }

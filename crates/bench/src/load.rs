@@ -1,0 +1,173 @@
+//! The HTTP load generator: `connections` tasks, each with its own keep-alive connection,
+//! sending one request after another (closed loop) for a warm-up and then a measured
+//! window. A request counts if it completes inside the window.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+
+use crate::stats::{cpu_delta, micros, CpuProbe, Errors, Measured};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Healthz,
+    GetSecrets,
+    PatchSecrets,
+    Token,
+}
+
+impl Target {
+    pub fn label(self) -> &'static str {
+        match self {
+            Target::Healthz => "GET /healthz",
+            Target::GetSecrets => "GET /api/v2/hooks/{id}/secrets",
+            Target::PatchSecrets => "PATCH /api/v2/hooks/{id}/secrets (1 key)",
+            Target::Token => "POST /oauth/token",
+        }
+    }
+}
+
+/// Everything a request needs, built once.
+pub struct Requests {
+    healthz_url: String,
+    secrets_url: String,
+    token_url: String,
+    bearer: HeaderValue,
+    token_form: String,
+}
+
+impl Requests {
+    pub fn new(base: &str, hook_id: &str, access_token: &str, token_form: String) -> Requests {
+        Requests {
+            healthz_url: format!("{base}/healthz"),
+            secrets_url: format!("{base}/api/v2/hooks/{hook_id}/secrets"),
+            token_url: format!("{base}/oauth/token"),
+            bearer: HeaderValue::from_str(&format!("Bearer {access_token}"))
+                .expect("a JWT is a valid header value"),
+            token_form,
+        }
+    }
+
+    fn build(&self, client: &reqwest::Client, target: Target, n: u64) -> reqwest::RequestBuilder {
+        match target {
+            Target::Healthz => client.get(&self.healthz_url),
+            Target::GetSecrets => client
+                .get(&self.secrets_url)
+                .header(AUTHORIZATION, self.bearer.clone()),
+            Target::PatchSecrets => client
+                .patch(&self.secrets_url)
+                .header(AUTHORIZATION, self.bearer.clone())
+                .header(CONTENT_TYPE, "application/json")
+                // A new value each time, as a real rotation would send.
+                .body(format!(r#"{{"K":"v-{n:08}"}}"#)),
+            Target::Token => client
+                .post(&self.token_url)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(self.token_form.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+struct TaskResult {
+    latencies_us: Vec<u32>,
+    errors: Errors,
+}
+
+/// Runs one phase against the server with process id `server_pid`.
+pub async fn run(
+    requests: Arc<Requests>,
+    target: Target,
+    connections: usize,
+    window: Window,
+    server_pid: u32,
+) -> anyhow::Result<Measured> {
+    // Every task gets its own client, so each keeps exactly one connection alive.
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        clients.push(
+            reqwest::Client::builder()
+                .http1_only()
+                .pool_max_idle_per_host(1)
+                .tcp_nodelay(true)
+                .timeout(Duration::from_secs(60))
+                .build()?,
+        );
+    }
+    let start = Instant::now();
+    let measure_from = start + window.warmup;
+    let measure_to = measure_from + window.measure;
+    let mut tasks = Vec::with_capacity(connections);
+    for (i, client) in clients.into_iter().enumerate() {
+        let requests = Arc::clone(&requests);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us = Vec::with_capacity(65_536);
+            let mut errors = Errors::default();
+            let mut n = (i as u64) << 40;
+            loop {
+                let sent = Instant::now();
+                if sent >= measure_to {
+                    break;
+                }
+                n += 1;
+                let ok = match requests.build(&client, target, n).send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        // Read the whole body so the connection is reused.
+                        match response.bytes().await {
+                            Ok(_) if status.is_success() => true,
+                            Ok(body) => {
+                                errors.status(status.as_u16(), &body);
+                                false
+                            }
+                            Err(e) => {
+                                errors.transport(&e);
+                                false
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        errors.transport(&e);
+                        false
+                    }
+                };
+                let done = Instant::now();
+                if ok && done >= measure_from && done < measure_to {
+                    latencies_us.push(micros(done - sent));
+                }
+            }
+            TaskResult {
+                latencies_us,
+                errors,
+            }
+        }));
+    }
+
+    let probe = CpuProbe::new();
+    let own = std::process::id();
+    tokio::time::sleep_until(measure_from.into()).await;
+    let before = (probe.read(server_pid), probe.read(own));
+    tokio::time::sleep_until(measure_to.into()).await;
+    let after = (probe.read(server_pid), probe.read(own));
+
+    let mut latencies_us = Vec::new();
+    let mut errors = Errors::default();
+    for task in tasks {
+        let result = task.await?;
+        latencies_us.extend(result.latencies_us);
+        errors.merge(result.errors);
+    }
+    Ok(Measured::new(
+        target.label(),
+        window.measure,
+        latencies_us,
+        errors,
+        cpu_delta(before, after),
+    ))
+}

@@ -1,0 +1,253 @@
+//! What one measured phase produced: a count over a window, latencies, errors and the CPU
+//! time the server and this process spent during the window.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Errors seen during a phase (warm-up included): any non-2xx status or transport failure.
+#[derive(Debug, Default, Clone)]
+pub struct Errors {
+    pub by_status: BTreeMap<u16, u64>,
+    pub transport: u64,
+    /// The first error seen, to show what went wrong.
+    pub sample: Option<String>,
+}
+
+impl Errors {
+    pub fn total(&self) -> u64 {
+        self.by_status.values().sum::<u64>() + self.transport
+    }
+
+    pub fn merge(&mut self, other: Errors) {
+        for (status, n) in other.by_status {
+            *self.by_status.entry(status).or_default() += n;
+        }
+        self.transport += other.transport;
+        if self.sample.is_none() {
+            self.sample = other.sample;
+        }
+    }
+
+    pub fn status(&mut self, status: u16, body: &[u8]) {
+        *self.by_status.entry(status).or_default() += 1;
+        if self.sample.is_none() {
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            self.sample = Some(format!("HTTP {status}: {text}"));
+        }
+    }
+
+    pub fn transport(&mut self, error: &dyn std::fmt::Display) {
+        self.transport += 1;
+        if self.sample.is_none() {
+            self.sample = Some(format!("transport error: {error}"));
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .by_status
+            .iter()
+            .map(|(s, n)| format!("{n} x HTTP {s}"))
+            .collect();
+        if self.transport > 0 {
+            parts.push(format!("{} x transport", self.transport));
+        }
+        parts.join(", ")
+    }
+}
+
+/// CPU seconds (user + system) of one process, from `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTimes {
+    pub secs: f64,
+}
+
+/// Clock ticks per second for `/proc/*/stat`. 100 on every Linux build that matters;
+/// `getconf` confirms it when present.
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+pub struct CpuProbe {
+    ticks: f64,
+}
+
+impl CpuProbe {
+    pub fn new() -> CpuProbe {
+        CpuProbe {
+            ticks: clock_ticks(),
+        }
+    }
+
+    /// `None` where there is no procfs (not Linux) or the process is gone.
+    pub fn read(&self, pid: u32) -> Option<CpuTimes> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may contain spaces; fields follow it.
+        let rest = &text[text.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Field 3 of stat(5) is fields[0] here; utime (14) and stime (15) follow.
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some(CpuTimes {
+            secs: (utime + stime) / self.ticks,
+        })
+    }
+}
+
+/// CPU seconds spent during the measured window by the server and by this process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuUse {
+    pub server_secs: Option<f64>,
+    pub bench_secs: Option<f64>,
+}
+
+pub fn cpu_delta(
+    before: (Option<CpuTimes>, Option<CpuTimes>),
+    after: (Option<CpuTimes>, Option<CpuTimes>),
+) -> CpuUse {
+    let d = |a: Option<CpuTimes>, b: Option<CpuTimes>| Some(b?.secs - a?.secs);
+    CpuUse {
+        server_secs: d(before.0, after.0),
+        bench_secs: d(before.1, after.1),
+    }
+}
+
+/// One measured phase.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub name: String,
+    /// Operations completed inside the measured window.
+    pub count: u64,
+    pub window: Duration,
+    /// Latency of each counted operation in microseconds, sorted.
+    pub latencies_us: Vec<u32>,
+    pub errors: Errors,
+    pub cpu: CpuUse,
+}
+
+impl Measured {
+    pub fn new(
+        name: impl Into<String>,
+        window: Duration,
+        mut latencies_us: Vec<u32>,
+        errors: Errors,
+        cpu: CpuUse,
+    ) -> Measured {
+        latencies_us.sort_unstable();
+        Measured {
+            name: name.into(),
+            count: latencies_us.len() as u64,
+            window,
+            latencies_us,
+            errors,
+            cpu,
+        }
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.count as f64 / self.window.as_secs_f64()
+    }
+
+    /// Nearest-rank percentile in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * self.latencies_us.len() as f64).ceil() as usize;
+        let index = rank.clamp(1, self.latencies_us.len()) - 1;
+        f64::from(self.latencies_us[index]) / 1000.0
+    }
+
+    /// One line for the progress log.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{:>10.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} in {:.1} s)",
+            self.rate(),
+            self.percentile_ms(50.0),
+            self.percentile_ms(99.0),
+            self.count,
+            self.window.as_secs_f64()
+        );
+        if self.count > 0 {
+            let per = |secs: f64| secs * 1e6 / self.count as f64;
+            let window = self.window.as_secs_f64();
+            if let Some(s) = self.cpu.server_secs {
+                line.push_str(&format!(
+                    "\n      CPU: server {:.0} us/op ({:.0}% of a core)",
+                    per(s),
+                    100.0 * s / window
+                ));
+            }
+            if let Some(b) = self.cpu.bench_secs {
+                let lead = if self.cpu.server_secs.is_some() {
+                    ", "
+                } else {
+                    "\n      CPU: "
+                };
+                line.push_str(&format!(
+                    "{lead}bench process {:.0} us/op ({:.0}% of a core)",
+                    per(b),
+                    100.0 * b / window
+                ));
+            }
+        }
+        if self.errors.total() > 0 {
+            line.push_str(&format!(
+                "\n      !!! {} ERRORS: {}",
+                self.errors.total(),
+                self.errors.describe()
+            ));
+            if let Some(sample) = &self.errors.sample {
+                line.push_str(&format!("\n      !!! first: {sample}"));
+            }
+        }
+        line
+    }
+}
+
+/// Microseconds, saturating, for the latency vectors.
+pub fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let m = Measured::new(
+            "t",
+            Duration::from_secs(1),
+            (1..=100).rev().map(|v| v * 1000).collect(),
+            Errors::default(),
+            CpuUse::default(),
+        );
+        assert_eq!(m.count, 100);
+        assert_eq!(m.percentile_ms(50.0), 50.0);
+        assert_eq!(m.percentile_ms(99.0), 99.0);
+        assert_eq!(m.percentile_ms(100.0), 100.0);
+        assert_eq!(m.rate(), 100.0);
+    }
+
+    #[test]
+    fn errors_merge_and_describe() {
+        let mut a = Errors::default();
+        a.status(500, b"boom");
+        let mut b = Errors::default();
+        b.status(500, b"again");
+        b.status(429, b"");
+        b.transport(&"reset");
+        a.merge(b);
+        assert_eq!(a.total(), 4);
+        assert_eq!(a.describe(), "1 x HTTP 429, 2 x HTTP 500, 1 x transport");
+        assert_eq!(a.sample.as_deref(), Some("HTTP 500: boom"));
+    }
+}

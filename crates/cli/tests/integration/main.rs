@@ -1,0 +1,14 @@
+//! End-to-end tests: each starts the real `hookhaven` binary on a free port with a
+//! temporary data dir and talks to it over HTTP.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod canary;
+mod checklist;
+mod cli;
+mod clients_api;
+mod jwt_attacks;
+mod scope_matrix;
+mod startup;
+mod token;
