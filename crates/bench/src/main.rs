@@ -275,10 +275,7 @@ fn report(results: &[Measured], command_line: &str, cores: usize) {
     }
     println!();
     println!("== targets ==");
-    println!(
-        "{:<54} {:>7} {:>8}  result",
-        "ratio", "value", "target"
-    );
+    println!("{:<54} {:>7} {:>8}  result", "ratio", "value", "target");
     for t in &TARGETS {
         let ratio = results[t.numerator].rate() / results[t.denominator].rate();
         let verdict = if ratio >= t.target { "PASS" } else { "MISS" };

@@ -40,7 +40,10 @@ impl Server {
             .arg(&data_dir)
             .args(["--listen", &domain, "--domain", &domain])
             .args(["--rate-limit-burst", &RATE_LIMIT_BURST.to_string()])
-            .args(["--rate-limit-per-second", &RATE_LIMIT_PER_SECOND.to_string()])
+            .args([
+                "--rate-limit-per-second",
+                &RATE_LIMIT_PER_SECOND.to_string(),
+            ])
             .env("RUST_LOG", log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

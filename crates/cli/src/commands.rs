@@ -67,14 +67,22 @@ pub async fn clients_list(storage: StorageArgs) -> anyhow::Result<()> {
     init_logging(false, "warn");
     let config = storage.resolve()?;
     let opened = open_data_dir(&config).await?;
-    let (clients, _) = opened.store.list_clients(None).await.map_err(operator_error)?;
+    let (clients, _) = opened
+        .store
+        .list_clients(None)
+        .await
+        .map_err(operator_error)?;
     let mut out = Vec::with_capacity(clients.len());
     for client in clients {
         let filter = GrantFilter {
             client_id: Some(client.client_id.clone()),
             audience: None,
         };
-        let (grants, _) = opened.store.list_grants(&filter, None).await.map_err(operator_error)?;
+        let (grants, _) = opened
+            .store
+            .list_grants(&filter, None)
+            .await
+            .map_err(operator_error)?;
         let scopes: Vec<&str> = grants
             .iter()
             .flat_map(|g| g.scope.iter().map(|s| s.as_str()))
@@ -121,7 +129,12 @@ pub async fn audit_list(
         before_seq: None,
         limit,
     };
-    for stored in opened.store.list_audit(&filter).await.map_err(operator_error)? {
+    for stored in opened
+        .store
+        .list_audit(&filter)
+        .await
+        .map_err(operator_error)?
+    {
         let e = &stored.event;
         println!(
             "{}",
@@ -145,6 +158,9 @@ pub async fn audit_list(
 fn format_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| ms.to_string())
 }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use settings::{ServeArgs, StorageArgs};
 
 #[derive(Parser)]
-#[command(name = "hookhaven", version, about = "A self-hosted, Auth0-compatible server for Hooks and their secrets")]
+#[command(
+    name = "hookhaven",
+    version,
+    about = "A self-hosted, Auth0-compatible server for Hooks and their secrets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,7 +76,10 @@ enum AuditCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -82,16 +89,24 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve(args).await,
-            Command::Clients(ClientsCommand::Create { storage, name, description, scopes }) => {
-                commands::clients_create(storage, &name, &description, &scopes).await
+            Command::Clients(ClientsCommand::Create {
+                storage,
+                name,
+                description,
+                scopes,
+            }) => commands::clients_create(storage, &name, &description, &scopes).await,
+            Command::Clients(ClientsCommand::List { storage }) => {
+                commands::clients_list(storage).await
             }
-            Command::Clients(ClientsCommand::List { storage }) => commands::clients_list(storage).await,
             Command::Clients(ClientsCommand::Delete { storage, client_id }) => {
                 commands::clients_delete(storage, &client_id).await
             }
-            Command::Audit(AuditCommand::List { storage, hook, actor, limit }) => {
-                commands::audit_list(storage, hook, actor, limit).await
-            }
+            Command::Audit(AuditCommand::List {
+                storage,
+                hook,
+                actor,
+                limit,
+            }) => commands::audit_list(storage, hook, actor, limit).await,
         }
     });
     match result {

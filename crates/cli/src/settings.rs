@@ -110,7 +110,11 @@ impl ServeArgs {
     pub fn resolve(&self) -> anyhow::Result<Config> {
         let file = read_file(self.storage.config.as_ref())?;
         let s = &self.storage;
-        let data_dir = s.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = s
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
         let mut config = Config::for_data_dir(data_dir);
         if let Some(url) = s.database_url.clone().or(file.database_url) {
             config.database_url = url;
@@ -118,7 +122,9 @@ impl ServeArgs {
         if let Some(path) = s.master_key_file.clone().or(file.master_key_file) {
             config.master_key_file = path;
         }
-        config.master_key = std::env::var("HOOKHAVEN_MASTER_KEY").ok().filter(|k| !k.trim().is_empty());
+        config.master_key = std::env::var("HOOKHAVEN_MASTER_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty());
         if let Some(listen) = self.listen.or(file.listen) {
             config.listen = listen;
         }
@@ -128,13 +134,18 @@ impl ServeArgs {
         };
         let cert = self.tls_cert.clone().or(file.tls_cert);
         let key = self.tls_key.clone().or(file.tls_key);
-        let self_signed = self.tls_self_signed.or(file.tls_self_signed).unwrap_or(false);
+        let self_signed = self
+            .tls_self_signed
+            .or(file.tls_self_signed)
+            .unwrap_or(false);
         config.tls = match (cert, key, self_signed) {
             (Some(_), _, true) | (_, Some(_), true) => {
                 bail!("--tls-self-signed cannot be combined with --tls-cert/--tls-key")
             }
             (Some(cert), Some(key), false) => TlsMode::Files { cert, key },
-            (Some(_), None, _) | (None, Some(_), _) => bail!("--tls-cert and --tls-key go together"),
+            (Some(_), None, _) | (None, Some(_), _) => {
+                bail!("--tls-cert and --tls-key go together")
+            }
             (None, None, true) => TlsMode::SelfSigned,
             (None, None, false) => TlsMode::Off,
         };
@@ -145,14 +156,16 @@ impl ServeArgs {
         };
         if let Some(burst) = self.rate_limit_burst.or(file.rate_limit_burst) {
             config.rate_limit.per_client_burst = burst;
-            config.rate_limit.per_ip_burst = config.rate_limit.per_ip_burst.max(burst.saturating_mul(2));
+            config.rate_limit.per_ip_burst =
+                config.rate_limit.per_ip_burst.max(burst.saturating_mul(2));
         }
         if let Some(rate) = self.rate_limit_per_second.or(file.rate_limit_per_second) {
-            if !(rate > 0.0) {
+            if !rate.is_finite() || rate <= 0.0 {
                 bail!("--rate-limit-per-second must be positive");
             }
             config.rate_limit.per_client_per_second = rate;
-            config.rate_limit.per_ip_per_second = config.rate_limit.per_ip_per_second.max(rate * 2.0);
+            config.rate_limit.per_ip_per_second =
+                config.rate_limit.per_ip_per_second.max(rate * 2.0);
         }
         if let Some(lifetime) = self.token_lifetime.or(file.token_lifetime) {
             if !(60..=2_592_000).contains(&lifetime) {

@@ -28,7 +28,10 @@ fn repo_root() -> PathBuf {
 /// Where a client lives and how to run it.
 enum Runtime {
     /// A venv under `.tools` and the auth0-python requirement its stamp must name.
-    Python { venv: &'static str, spec: &'static str },
+    Python {
+        venv: &'static str,
+        spec: &'static str,
+    },
     /// A package alias installed under `.tools/node/node_modules`.
     Node { package: &'static str },
 }
@@ -55,7 +58,10 @@ fn command_for(client: &Client, root: &Path) -> Result<(PathBuf, Vec<PathBuf>), 
             let python = dir.join("bin").join("python");
             let stamp = std::fs::read_to_string(dir.join(".hh-stamp")).unwrap_or_default();
             if !python.exists() || !stamp.starts_with(&format!("{spec} ")) {
-                return Err(format!("{spec} is not installed in {} ({hint})", dir.display()));
+                return Err(format!(
+                    "{spec} is not installed in {} ({hint})",
+                    dir.display()
+                ));
             }
             Ok((python, vec![script]))
         }
@@ -190,8 +196,10 @@ async fn run_client(client: Client) {
             return;
         }
     };
+    // Debug logging, so the leak check below also covers what the server logs at debug.
     let server = Server::start_with(Options {
         tls_self_signed: client.tls,
+        log: Some("debug".into()),
         ..Options::default()
     });
     let token = server.admin_token().await;
@@ -209,7 +217,7 @@ async fn run_client(client: Client) {
         ("HH_CLIENT_ID".into(), server.client_id.clone()),
         ("HH_CLIENT_SECRET".into(), server.client_secret.clone()),
         ("HH_AUDIENCE".into(), server.audience()),
-        ("HH_PREFIX".into(), format!("hh-{}", client.name)),
+        ("HH_PREFIX".into(), "hh".into()),
         (
             "HH_NODE_DIR".into(),
             root.join(".tools/node").display().to_string(),
@@ -239,6 +247,7 @@ async fn run_client(client: Client) {
         println!("--- stderr\n{}", outcome.stderr);
     }
     let logs = server.logs();
+    println!("--- server log: {} lines at debug", logs.lines().count());
     if !outcome.success {
         let tail: Vec<&str> = logs.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -258,9 +267,22 @@ async fn run_client(client: Client) {
     );
 
     let stdout_lines = server.stdout_lines.join("\n");
+    for (what, text) in [
+        ("the server log", &logs),
+        ("the client's stdout", &outcome.stdout),
+        ("the client's stderr", &outcome.stderr),
+    ] {
+        assert!(
+            !text.contains(server.client_secret.as_str()),
+            "the admin client secret leaked into {what}"
+        );
+    }
     for (i, value) in secrets.iter().enumerate() {
         let n = i + 1;
-        assert!(!logs.contains(value.as_str()), "HH_SECRET_{n} leaked into the server log");
+        assert!(
+            !logs.contains(value.as_str()),
+            "HH_SECRET_{n} leaked into the server log"
+        );
         assert!(
             !stdout_lines.contains(value.as_str()),
             "HH_SECRET_{n} leaked into the server's stdout"
@@ -313,7 +335,9 @@ async fn auth0_python_6_over_http() {
 async fn node_auth0_4_over_http() {
     run_client(Client {
         name: "node4",
-        runtime: Runtime::Node { package: "auth0-v4" },
+        runtime: Runtime::Node {
+            package: "auth0-v4",
+        },
         script: "tests/clients/node/auth0_node_v4.js",
         tls: false,
     })
@@ -324,7 +348,9 @@ async fn node_auth0_4_over_http() {
 async fn node_auth0_7_over_https() {
     run_client(Client {
         name: "node7",
-        runtime: Runtime::Node { package: "auth0-v7" },
+        runtime: Runtime::Node {
+            package: "auth0-v7",
+        },
         script: "tests/clients/node/auth0_node_v7.js",
         tls: true,
     })

@@ -18,7 +18,9 @@ impl HookId {
 
     /// Validates an id taken from a URL path.
     pub fn parse(s: &str) -> Result<HookId> {
-        if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        if s.is_empty()
+            || s.len() > 64
+            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(Error::InvalidUri(format!(
                 "Path validation error: 'String does not match pattern ^[A-Za-z0-9-]*$: {}' on property id (ID of the hook to retrieve).",
@@ -189,7 +191,10 @@ mod tests {
         assert!(HookId::parse("01GQN0P01XY4VE0PCK7H20QZ4M").is_ok());
         assert!(HookId::parse("00001").is_ok());
         for bad in ["", "a/b", "a%2Fb", "a b", "../x"] {
-            assert_eq!(HookId::parse(bad).unwrap_err().error_code(), Some("invalid_uri"));
+            assert_eq!(
+                HookId::parse(bad).unwrap_err().error_code(),
+                Some("invalid_uri")
+            );
         }
     }
 
@@ -197,7 +202,10 @@ mod tests {
     fn triggers_round_trip() {
         for t in ALL_TRIGGERS {
             assert_eq!(TriggerId::parse(t.as_str()), Some(t));
-            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.as_str()));
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.as_str())
+            );
         }
         assert_eq!(TriggerId::parse("credentials_exchange"), None);
     }

@@ -134,6 +134,9 @@ mod tests {
 
     #[test]
     fn sealed_key_id() {
-        assert_eq!(SealedSecret::from_envelope("v1:k1:abc".into()).key_id(), "k1");
+        assert_eq!(
+            SealedSecret::from_envelope("v1:k1:abc".into()).key_id(),
+            "k1"
+        );
     }
 }

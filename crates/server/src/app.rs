@@ -115,7 +115,9 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
     // The per-IP bucket is checked before any other work, including token verification.
     let ip_decision = state.ip_limiter.check(&ip);
     let slot = RateLimitSlot::default();
-    request.extensions_mut().insert(RequestId(request_id.clone()));
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
     request.extensions_mut().insert(slot.clone());
 
     let mut response = if ip_decision.allowed {
@@ -130,7 +132,10 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
     let decision = slot.get().unwrap_or(ip_decision);
     let headers = response.headers_mut();
     headers.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(decision.limit));
-    headers.insert(X_RATELIMIT_REMAINING.clone(), HeaderValue::from(decision.remaining));
+    headers.insert(
+        X_RATELIMIT_REMAINING.clone(),
+        HeaderValue::from(decision.remaining),
+    );
     headers.insert(X_RATELIMIT_RESET.clone(), HeaderValue::from(decision.reset));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(X_REQUEST_ID.clone(), v);

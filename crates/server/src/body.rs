@@ -106,7 +106,10 @@ impl Violations {
             .filter(|k| !allowed.contains(k))
             .collect();
         if !unknown.is_empty() {
-            self.push(format!("Additional properties not allowed: {}", unknown.join(",")));
+            self.push(format!(
+                "Additional properties not allowed: {}",
+                unknown.join(",")
+            ));
         }
     }
 
@@ -168,7 +171,12 @@ pub fn as_string<'a>(
 }
 
 /// A boolean property. Auth0's docs send `"true"`/`"false"` as strings, so those count.
-pub fn as_bool(v: &Value, property: &str, description: &str, violations: &mut Violations) -> Option<bool> {
+pub fn as_bool(
+    v: &Value,
+    property: &str,
+    description: &str,
+    violations: &mut Violations,
+) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::String(s) if s == "true" => Some(true),
@@ -226,7 +234,11 @@ mod tests {
     fn violations_join_like_auth0() {
         let mut v = Violations::default();
         v.push("Missing required property: script");
-        v.on("Expected type string but found type integer", "name", "Name of this hook");
+        v.on(
+            "Expected type string but found type integer",
+            "name",
+            "Name of this hook",
+        );
         let msg = v.finish().unwrap_err().message();
         assert_eq!(
             msg,

@@ -55,12 +55,13 @@ pub async fn open_data_dir(config: &Config) -> anyhow::Result<Opened> {
     }
 
     let signing_key = load_or_create_signing_key(store.as_ref(), &keyring).await?;
-    let hmac_key = load_or_create_server_key(store.as_ref(), &keyring, CLIENT_SECRET_KEY_NAME, || {
-        let mut key = Zeroizing::new(vec![0u8; 32]);
-        rand_bytes(&mut key);
-        key
-    })
-    .await?;
+    let hmac_key =
+        load_or_create_server_key(store.as_ref(), &keyring, CLIENT_SECRET_KEY_NAME, || {
+            let mut key = Zeroizing::new(vec![0u8; 32]);
+            rand_bytes(&mut key);
+            key
+        })
+        .await?;
     let hmac_key: [u8; 32] = hmac_key
         .as_slice()
         .try_into()
@@ -85,9 +86,9 @@ fn rand_bytes(buf: &mut [u8]) {
 
 pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
-        let store = SqliteStore::open(database_url)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the database {database_url}: {}", e.detail()))?;
+        let store = SqliteStore::open(database_url).await.map_err(|e| {
+            anyhow::anyhow!("cannot open the database {database_url}: {}", e.detail())
+        })?;
         Ok(Arc::new(store))
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         bail!("PostgreSQL is not supported by this build yet; use a sqlite:// database URL")
@@ -146,7 +147,10 @@ fn load_or_create_keyring(config: &Config) -> anyhow::Result<MasterKeyring> {
         );
         warn_if_readable_by_others(path);
         return MasterKeyring::parse(&text).map_err(|e| {
-            anyhow::anyhow!("master key file {} is not a valid keyring: {e}", path.display())
+            anyhow::anyhow!(
+                "master key file {} is not a valid keyring: {e}",
+                path.display()
+            )
         });
     }
     let keyring = MasterKeyring::generate();
@@ -232,7 +236,10 @@ struct AdminCredentials<'a> {
 
 /// On a database with no client, creates an admin client holding every scope and writes
 /// its credentials to a 0600 file in the data dir. Returns that file's path.
-pub async fn ensure_admin_client(config: &Config, opened: &Opened) -> anyhow::Result<Option<PathBuf>> {
+pub async fn ensure_admin_client(
+    config: &Config,
+    opened: &Opened,
+) -> anyhow::Result<Option<PathBuf>> {
     if opened.store.count_clients().await.map_err(operator_error)? > 0 {
         return Ok(None);
     }
@@ -254,7 +261,11 @@ pub async fn ensure_admin_client(config: &Config, opened: &Opened) -> anyhow::Re
     )
     .await
     .map_err(operator_error)?;
-    let scheme = if matches!(config.tls, crate::config::TlsMode::Off) { "http" } else { "https" };
+    let scheme = if matches!(config.tls, crate::config::TlsMode::Off) {
+        "http"
+    } else {
+        "https"
+    };
     let credentials = AdminCredentials {
         client_id: &created.client.client_id,
         client_secret: &created.secret,

@@ -24,7 +24,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMode {
     Off,
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
     /// Generate (once) a certificate for `IP:127.0.0.1` and `DNS:localhost` into
     /// `<data-dir>/tls/`.
     SelfSigned,

@@ -20,7 +20,9 @@ pub enum ApiError {
     /// 403 `insufficient_scope`; lists the scopes that would do.
     InsufficientScope(Vec<&'static str>),
     /// 429; seconds until a request would be let through.
-    TooManyRequests { retry_after: u64 },
+    TooManyRequests {
+        retry_after: u64,
+    },
     /// A path this server does not serve.
     RouteNotFound,
     MethodNotAllowed,
@@ -59,7 +61,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Domain(e) => {
-                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 match &e {
                     Error::Internal(detail) | Error::Unavailable(detail) => {
                         tracing::error!(error = %detail, status = status.as_u16(), "request failed");
@@ -75,7 +78,11 @@ impl IntoResponse for ApiError {
             ApiError::InvalidToken(message) => unauthorized(message, true),
             ApiError::BadAuthHeader => json_response(
                 StatusCode::BAD_REQUEST,
-                &envelope(StatusCode::BAD_REQUEST, "Bad HTTP authentication header format", None),
+                &envelope(
+                    StatusCode::BAD_REQUEST,
+                    "Bad HTTP authentication header format",
+                    None,
+                ),
             ),
             ApiError::InsufficientScope(scopes) => json_response(
                 StatusCode::FORBIDDEN,
@@ -132,7 +139,9 @@ fn unauthorized(message: &str, with_attributes: bool) -> Response {
         "Bearer".to_string()
     };
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }
@@ -147,7 +156,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { status, error, description: description.into() }
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {

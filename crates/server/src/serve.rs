@@ -20,7 +20,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let opened = open_data_dir(&config).await?;
     if let Some(path) = ensure_admin_client(&config, &opened).await? {
         // The path only: the secret stays in the 0600 file.
-        println!("created an admin client; its credentials are in {}", path.display());
+        println!(
+            "created an admin client; its credentials are in {}",
+            path.display()
+        );
     }
     let tls = match &config.tls {
         TlsMode::Off => None,
@@ -47,8 +50,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let rustls_config = RustlsConfig::from_pem_file(&cert, &key)
                 .await
-                .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
-            println!("hookhaven listening on https://{addr} (certificate {})", cert.display());
+                .with_context(|| {
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            println!(
+                "hookhaven listening on https://{addr} (certificate {})",
+                cert.display()
+            );
             tracing::info!(%addr, "listening (https)");
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 
 /// Returns `(cert, key)` paths under `<data-dir>/tls/`, generating them on first use. An
 /// existing pair is reused, so a client that trusts it keeps trusting it across restarts.
@@ -31,7 +34,9 @@ pub fn ensure_self_signed(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)>
     ca_params.not_before = rcgen::date_time_ymd(2025, 1, 1);
     ca_params.not_after = rcgen::date_time_ymd(2035, 1, 1);
     let ca_key = KeyPair::generate().context("generating the CA key")?;
-    let ca = ca_params.self_signed(&ca_key).context("signing the CA certificate")?;
+    let ca = ca_params
+        .self_signed(&ca_key)
+        .context("signing the CA certificate")?;
 
     let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
         .context("building certificate parameters")?;

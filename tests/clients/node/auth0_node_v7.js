@@ -22,6 +22,11 @@ async function main() {
   if (!process.env.NODE_EXTRA_CA_CERTS) fail('NODE_EXTRA_CA_CERTS is not set: the server cert would not be trusted');
   ok(`node-auth0 ${version} against https://${domain}`);
 
+  // A wrong secret fails at the token endpoint, at once (no retries), with the OAuth error.
+  const wrong = new ManagementClient({ domain, clientId: env('HH_CLIENT_ID'), clientSecret: 'wrong-secret' });
+  const denied = await expectError(() => wrong.hooks.list(), 'list() with a wrong client secret');
+  checkEq([denied.constructor.name, denied.statusCode, denied.body && denied.body.error], ['ManagementError', 401, 'access_denied'], 'wrong client secret error');
+
   const management = new ManagementClient({ domain, clientId: env('HH_CLIENT_ID'), clientSecret: env('HH_CLIENT_SECRET'), maxRetries: 0 });
   const hooks = management.hooks;
 

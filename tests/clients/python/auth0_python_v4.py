@@ -35,6 +35,18 @@ def main():
     check(isinstance(token_response.get("expires_in"), int), "expires_in is an integer")
     check("id_token" not in token_response, "no id_token in the client-credentials response")
 
+    try:
+        GetToken(domain, env("HH_CLIENT_ID"), client_secret="wrong-secret", protocol="http").client_credentials(
+            env("HH_AUDIENCE"))
+        fail("client_credentials with a wrong secret did not raise")
+    except Auth0Error as e:
+        check_eq((e.status_code, e.error_code), (401, "access_denied"), "wrong client secret raises")
+    try:
+        Hooks(domain, "not-a-token", protocol="http").all()
+        fail("a bad bearer token did not raise")
+    except Auth0Error as e:
+        check_eq(e.status_code, 401, "bad bearer token raises")
+
     # The flow uses the token the client just obtained.
     hooks = Hooks(domain, token_response["access_token"], protocol="http")
 

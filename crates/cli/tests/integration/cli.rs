@@ -7,7 +7,12 @@ use serde_json::Value;
 use crate::support::{Server, BIN};
 
 fn run(args: &[&str], data_dir: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).arg("--data-dir").arg(data_dir).output().unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -19,22 +24,43 @@ fn run(args: &[&str], data_dir: &std::path::Path) -> (bool, String, String) {
 async fn clients_create_bootstraps_a_scoped_client_that_can_fetch_a_token() {
     let server = Server::start();
     let (ok, stdout, stderr) = run(
-        &["clients", "create", "--name", "ci deployer", "--scopes", "read:hooks update:hooks"],
+        &[
+            "clients",
+            "create",
+            "--name",
+            "ci deployer",
+            "--scopes",
+            "read:hooks update:hooks",
+        ],
         &server.data_dir,
     );
     assert!(ok, "{stderr}");
     let created: Value = serde_json::from_str(stdout.trim()).expect("one JSON object on stdout");
     let id = created["client_id"].as_str().unwrap();
     let secret = created["client_secret"].as_str().unwrap();
-    assert_eq!(created["scopes"], serde_json::json!(["read:hooks", "update:hooks"]));
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["read:hooks", "update:hooks"])
+    );
     assert!(secret.len() >= 43, "at least 256 bits");
     assert!(!stderr.contains(secret));
 
     let token = server.token_for(id, secret, None).await;
     let http = server.http();
-    let list = http.get(server.url("/api/v2/hooks")).bearer_auth(&token).send().await.unwrap();
+    let list = http
+        .get(server.url("/api/v2/hooks"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(list.status(), 200);
-    let create = http.post(server.url("/api/v2/hooks")).bearer_auth(&token).body("{}").send().await.unwrap();
+    let create = http
+        .post(server.url("/api/v2/hooks"))
+        .bearer_auth(&token)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(create.status(), 403, "create:hooks was not granted");
 
     let (ok, listed, _) = run(&["clients", "list"], &server.data_dir);
@@ -46,17 +72,42 @@ async fn clients_create_bootstraps_a_scoped_client_that_can_fetch_a_token() {
     let (ok, _, _) = run(&["clients", "delete", id], &server.data_dir);
     assert!(ok);
     let (ok, _, stderr) = run(&["clients", "delete", id], &server.data_dir);
-    assert!(!ok && stderr.contains(id), "deleting twice says which client is missing: {stderr}");
-    let form = [("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)];
-    let response = http.post(server.url("/oauth/token")).form(&form).send().await.unwrap();
+    assert!(
+        !ok && stderr.contains(id),
+        "deleting twice says which client is missing: {stderr}"
+    );
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    let response = http
+        .post(server.url("/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401, "a deleted client gets no new token");
 
-    let (ok, _, stderr) = run(&["clients", "create", "--name", "x", "--scopes", "read:hooks write:all"], &server.data_dir);
+    let (ok, _, stderr) = run(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--scopes",
+            "read:hooks write:all",
+        ],
+        &server.data_dir,
+    );
     assert!(!ok && stderr.contains("write:all"));
 
     let (ok, audit, _) = run(&["audit", "list", "--actor", "cli"], &server.data_dir);
     assert!(ok);
-    let events: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(events.len(), 2, "{audit}");
     assert_eq!(events[0]["action"], "client.delete", "newest first");
     assert_eq!(events[1]["action"], "client.create");
@@ -66,21 +117,49 @@ async fn clients_create_bootstraps_a_scoped_client_that_can_fetch_a_token() {
 async fn audit_records_changes_with_names_actor_outcome_and_request_id() {
     let server = Server::start();
     let api = crate::support::Api::new(&server).await;
-    let id = api.create_hook("audited", "credentials-exchange", false).await;
+    let id = api
+        .create_hook("audited", "credentials-exchange", false)
+        .await;
     let (_, _, headers) = api
-        .send("POST", &format!("/api/v2/hooks/{id}/secrets"), Some(r#"{"API_KEY":"v1","OTHER":"v2"}"#))
+        .send(
+            "POST",
+            &format!("/api/v2/hooks/{id}/secrets"),
+            Some(r#"{"API_KEY":"v1","OTHER":"v2"}"#),
+        )
         .await;
     let request_id = headers["x-request-id"].to_str().unwrap().to_string();
-    api.post(&format!("/api/v2/hooks/{id}/secrets"), r#"{"API_KEY":"again"}"#).await;
+    api.post(
+        &format!("/api/v2/hooks/{id}/secrets"),
+        r#"{"API_KEY":"again"}"#,
+    )
+    .await;
     let (ok, out, _) = run(&["audit", "list", "--hook", &id], &server.data_dir);
     assert!(ok);
-    let events: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let actions: Vec<(&str, &str)> = events
         .iter()
-        .map(|e| (e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(actions, vec![("secrets.create", "failure"), ("secrets.create", "success"), ("hook.create", "success")]);
-    assert_eq!(events[1]["secret_names"], serde_json::json!(["API_KEY", "OTHER"]));
+    assert_eq!(
+        actions,
+        vec![
+            ("secrets.create", "failure"),
+            ("secrets.create", "success"),
+            ("hook.create", "success")
+        ]
+    );
+    assert_eq!(
+        events[1]["secret_names"],
+        serde_json::json!(["API_KEY", "OTHER"])
+    );
     assert_eq!(events[1]["actor"], server.client_id.as_str());
     assert_eq!(events[1]["request_id"], request_id.as_str());
     assert_eq!(events[0]["detail"], "SecretExists");

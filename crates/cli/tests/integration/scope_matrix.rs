@@ -17,11 +17,20 @@ fn expected() -> HashMap<(&'static str, &'static str), Vec<Scope>> {
         (("GET", "/api/v2/hooks"), vec![ReadHooks]),
         (("POST", "/api/v2/hooks"), vec![CreateHooks]),
         (("GET", "/api/v2/hooks/{id}"), vec![ReadHooks]),
-        (("PATCH", "/api/v2/hooks/{id}"), vec![CreateHooks, UpdateHooks]),
+        (
+            ("PATCH", "/api/v2/hooks/{id}"),
+            vec![CreateHooks, UpdateHooks],
+        ),
         (("DELETE", "/api/v2/hooks/{id}"), vec![DeleteHooks]),
         (("GET", "/api/v2/hooks/{id}/secrets"), vec![ReadHooks]),
-        (("POST", "/api/v2/hooks/{id}/secrets"), vec![CreateHooks, UpdateHooks]),
-        (("PATCH", "/api/v2/hooks/{id}/secrets"), vec![CreateHooks, UpdateHooks]),
+        (
+            ("POST", "/api/v2/hooks/{id}/secrets"),
+            vec![CreateHooks, UpdateHooks],
+        ),
+        (
+            ("PATCH", "/api/v2/hooks/{id}/secrets"),
+            vec![CreateHooks, UpdateHooks],
+        ),
         (("DELETE", "/api/v2/hooks/{id}/secrets"), vec![DeleteHooks]),
         (("GET", "/api/v2/clients"), vec![ReadClients]),
         (("POST", "/api/v2/clients"), vec![CreateClients]),
@@ -29,18 +38,25 @@ fn expected() -> HashMap<(&'static str, &'static str), Vec<Scope>> {
         (("DELETE", "/api/v2/clients/{id}"), vec![DeleteClients]),
         (("GET", "/api/v2/client-grants"), vec![ReadClientGrants]),
         (("POST", "/api/v2/client-grants"), vec![CreateClientGrants]),
-        (("DELETE", "/api/v2/client-grants/{id}"), vec![DeleteClientGrants]),
+        (
+            ("DELETE", "/api/v2/client-grants/{id}"),
+            vec![DeleteClientGrants],
+        ),
     ])
 }
 
 fn body_for(method: &str, path: &str) -> Option<&'static str> {
     match (method, path) {
-        ("POST", "/api/v2/hooks") => Some(r#"{"name":"matrix","script":"s","triggerId":"credentials-exchange"}"#),
+        ("POST", "/api/v2/hooks") => {
+            Some(r#"{"name":"matrix","script":"s","triggerId":"credentials-exchange"}"#)
+        }
         ("PATCH", "/api/v2/hooks/{id}") => Some(r#"{"enabled":false}"#),
         ("POST" | "PATCH", "/api/v2/hooks/{id}/secrets") => Some(r#"{"K":"v"}"#),
         ("DELETE", "/api/v2/hooks/{id}/secrets") => Some(r#"["K"]"#),
         ("POST", "/api/v2/clients") => Some(r#"{"name":"matrix"}"#),
-        ("POST", "/api/v2/client-grants") => Some(r#"{"client_id":"nobody","audience":"x","scope":[]}"#),
+        ("POST", "/api/v2/client-grants") => {
+            Some(r#"{"client_id":"nobody","audience":"x","scope":[]}"#)
+        }
         _ => None,
     }
 }
@@ -76,18 +92,42 @@ async fn every_route_by_every_credential() {
     let rejected: Vec<(&str, Option<String>, &str)> = vec![
         ("no token", None, "Missing authentication"),
         ("malformed", Some("not-a-jwt".into()), "Invalid token"),
-        ("bad signature", Some(forged), "Invalid signature received for JSON Web Token validation."),
-        ("expired", Some(sign_access_token(&key, &expired)), "Expired token received for JSON Web Token validation"),
-        ("wrong audience", Some(sign_access_token(&key, &wrong_aud)), "Invalid token"),
-        ("wrong issuer", Some(sign_access_token(&key, &wrong_iss)), "Invalid token"),
-        ("other key", Some(sign_access_token(&other_key, &all)), "Invalid token"),
+        (
+            "bad signature",
+            Some(forged),
+            "Invalid signature received for JSON Web Token validation.",
+        ),
+        (
+            "expired",
+            Some(sign_access_token(&key, &expired)),
+            "Expired token received for JSON Web Token validation",
+        ),
+        (
+            "wrong audience",
+            Some(sign_access_token(&key, &wrong_aud)),
+            "Invalid token",
+        ),
+        (
+            "wrong issuer",
+            Some(sign_access_token(&key, &wrong_iss)),
+            "Invalid token",
+        ),
+        (
+            "other key",
+            Some(sign_access_token(&other_key, &all)),
+            "Invalid token",
+        ),
     ];
 
     for (method, path, scopes) in routes {
         let allowed = table
             .get(&(method.as_str(), path))
             .unwrap_or_else(|| panic!("route {method} {path} has no row in the scope matrix"));
-        assert_eq!(&scopes.to_vec(), allowed, "{method} {path}: scopes differ from Auth0's");
+        assert_eq!(
+            &scopes.to_vec(),
+            allowed,
+            "{method} {path}: scopes differ from Auth0's"
+        );
         let url_path = path.replace("{id}", "01ZZZZZZZZZZZZZZZZZZZZZZZZ");
         let body = body_for(method.as_str(), path);
 
@@ -105,13 +145,18 @@ async fn every_route_by_every_credential() {
             assert_eq!(got["message"], *message, "{method} {path} with {case}");
         }
 
-        let mut cases: Vec<(String, Vec<Scope>)> =
-            ALL_SCOPES.iter().map(|s| (s.to_string(), vec![*s])).collect();
+        let mut cases: Vec<(String, Vec<Scope>)> = ALL_SCOPES
+            .iter()
+            .map(|s| (s.to_string(), vec![*s]))
+            .collect();
         cases.push(("all scopes".into(), ALL_SCOPES.to_vec()));
         cases.push(("no scopes".into(), vec![]));
         for (case, held) in cases {
             let token = sign_access_token(&key, &server.claims(&held));
-            let mut req = api.http.request(method.clone(), server.url(&url_path)).bearer_auth(token);
+            let mut req = api
+                .http
+                .request(method.clone(), server.url(&url_path))
+                .bearer_auth(token);
             if let Some(b) = body {
                 req = req.body(b);
             }
@@ -119,15 +164,25 @@ async fn every_route_by_every_credential() {
             let status = response.status().as_u16();
             let got: Value = response.json().await.unwrap_or(Value::Null);
             if held.iter().any(|s| allowed.contains(s)) {
-                assert!(status != 401 && status != 403, "{method} {path} with {case}: {status} {got}");
+                assert!(
+                    status != 401 && status != 403,
+                    "{method} {path} with {case}: {status} {got}"
+                );
                 assert!(status < 500, "{method} {path} with {case}: {status} {got}");
             } else {
                 let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
                 assert_eq!(status, 403, "{method} {path} with {case}");
-                assert_eq!(got["message"], format!("Insufficient scope, expected any of: {}", names.join(", ")));
+                assert_eq!(
+                    got["message"],
+                    format!("Insufficient scope, expected any of: {}", names.join(", "))
+                );
             }
         }
         checked += 1;
     }
-    assert_eq!(checked, table.len(), "every row of the table is a served route");
+    assert_eq!(
+        checked,
+        table.len(),
+        "every row of the table is a served route"
+    );
 }

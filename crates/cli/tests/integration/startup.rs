@@ -25,19 +25,35 @@ async fn first_start_creates_the_data_dir_with_private_files() {
         assert_eq!(mode(dir), 0o700);
     }
     let stdout = server.stdout_lines.join("\n");
-    assert!(stdout.contains(&dir.join("admin-credentials.json").display().to_string()), "{stdout}");
+    assert!(
+        stdout.contains(&dir.join("admin-credentials.json").display().to_string()),
+        "{stdout}"
+    );
     assert!(!stdout.contains(&server.client_secret));
     // Health and readiness.
     let http = server.http();
     let health = http.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready: Value = http.get(server.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: Value = http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     // A restart keeps the same keys and admin client: old tokens still verify.
     let token = server.admin_token().await;
     assert!(server.stop().success(), "SIGTERM exits 0");
-    let restarted = Server::start_with(Options { data_dir: Some(server.data_dir.clone()), ..Default::default() });
-    assert!(!restarted.stdout_lines.join("\n").contains("created an admin client"));
+    let restarted = Server::start_with(Options {
+        data_dir: Some(server.data_dir.clone()),
+        ..Default::default()
+    });
+    assert!(!restarted
+        .stdout_lines
+        .join("\n")
+        .contains("created an admin client"));
     let response = restarted
         .http()
         .get(restarted.url("/api/v2/hooks"))
@@ -51,7 +67,13 @@ async fn first_start_creates_the_data_dir_with_private_files() {
     let fresh = restarted
         .token_for(&server.client_id, &server.client_secret, None)
         .await;
-    let response = restarted.http().get(restarted.url("/api/v2/hooks")).bearer_auth(&fresh).send().await.unwrap();
+    let response = restarted
+        .http()
+        .get(restarted.url("/api/v2/hooks"))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -72,7 +94,10 @@ fn serve_once(data_dir: &std::path::Path, env: &[(&str, &str)]) -> std::process:
     let id = child.id();
     let killer = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(20));
-        let _ = Command::new("kill").arg("-KILL").arg(id.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(id.to_string())
+            .status();
     });
     let out = child.wait_with_output().unwrap();
     drop(killer);
@@ -95,8 +120,14 @@ fn a_malformed_master_key_stops_the_server_with_a_clear_message() {
         let out = serve_once(&data, &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "started with {text:?}");
-        assert!(stderr.contains("master key") && stderr.contains(mentions), "{text:?}: {stderr}");
-        assert!(!stderr.contains("AAAAAAAAAAAAAAAA"), "key material echoed: {stderr}");
+        assert!(
+            stderr.contains("master key") && stderr.contains(mentions),
+            "{text:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("AAAAAAAAAAAAAAAA"),
+            "key material echoed: {stderr}"
+        );
     }
 }
 
@@ -104,8 +135,11 @@ fn a_malformed_master_key_stops_the_server_with_a_clear_message() {
 async fn values_under_a_key_we_do_not_have_stop_the_server() {
     let mut server = Server::start();
     let api = Api::new(&server).await;
-    let id = api.create_hook("sealed", "credentials-exchange", false).await;
-    api.post(&format!("/api/v2/hooks/{id}/secrets"), r#"{"A":"1"}"#).await;
+    let id = api
+        .create_hook("sealed", "credentials-exchange", false)
+        .await;
+    api.post(&format!("/api/v2/hooks/{id}/secrets"), r#"{"A":"1"}"#)
+        .await;
     server.stop();
     let original = std::fs::read_to_string(server.data_dir.join("master.key")).unwrap();
     let other = "active = \"k-other\"\n[keys]\nk-other = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n";
@@ -113,8 +147,15 @@ async fn values_under_a_key_we_do_not_have_stop_the_server() {
     let out = serve_once(&server.data_dir, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    let original_id = original.lines().find_map(|l| l.strip_prefix("active = \"")).unwrap().trim_end_matches('"');
-    assert!(stderr.contains(original_id), "names the missing key id: {stderr}");
+    let original_id = original
+        .lines()
+        .find_map(|l| l.strip_prefix("active = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    assert!(
+        stderr.contains(original_id),
+        "names the missing key id: {stderr}"
+    );
     // The keyring from the environment wins over the file, and is the right one here.
     std::fs::write(server.data_dir.join("master.key"), other).unwrap();
     let restarted = Server::start_with(Options {
@@ -129,16 +170,28 @@ async fn values_under_a_key_we_do_not_have_stop_the_server() {
 
 #[tokio::test]
 async fn json_logs_have_one_line_per_request_with_a_request_id() {
-    let server = Server::start_with(Options { args: vec!["--log-format".into(), "json".into()], ..Default::default() });
+    let server = Server::start_with(Options {
+        args: vec!["--log-format".into(), "json".into()],
+        ..Default::default()
+    });
     let http = server.http();
     let response = http.get(server.url("/healthz")).send().await.unwrap();
-    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     // The line is written after the response; give the writer a moment.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let logs = server.logs();
-    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert!(!lines.is_empty(), "log lines are JSON: {logs}");
-    let ours: Vec<&Value> = lines.iter().filter(|l| l["fields"]["request_id"] == request_id.as_str()).collect();
+    let ours: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["request_id"] == request_id.as_str())
+        .collect();
     assert_eq!(ours.len(), 1, "{logs}");
     assert_eq!(ours[0]["fields"]["status"], 200);
     assert_eq!(ours[0]["fields"]["path"], "/healthz");
@@ -149,17 +202,35 @@ fn config_file_and_environment_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("from-file");
     let config = dir.path().join("hookhaven.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\nlog_format = \"json\"\n", data.display().to_string())).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlog_format = \"json\"\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args(["clients", "list", "--config"])
         .arg(&config)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(data.join("hookhaven.db").exists(), "data_dir came from the file");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        data.join("hookhaven.db").exists(),
+        "data_dir came from the file"
+    );
     let typo = dir.path().join("typo.toml");
     std::fs::write(&typo, "data_dri = \"x\"\n").unwrap();
-    let out = Command::new(BIN).args(["clients", "list", "--config"]).arg(&typo).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["clients", "list", "--config"])
+        .arg(&typo)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("data_dri"));
     let env_dir = dir.path().join("from-env");
@@ -169,5 +240,8 @@ fn config_file_and_environment_are_read() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(env_dir.join("hookhaven.db").exists(), "data_dir came from the environment");
+    assert!(
+        env_dir.join("hookhaven.db").exists(),
+        "data_dir came from the environment"
+    );
 }

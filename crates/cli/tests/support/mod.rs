@@ -16,7 +16,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_hookhaven");
 
 /// True in CI, where a missing prerequisite must fail rather than skip.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Skips (with a printed reason) on a developer machine; fails in CI.
@@ -151,10 +153,15 @@ impl Server {
         std::thread::spawn(move || for _ in rx {});
         let creds_path = data_dir.join("admin-credentials.json");
         let creds: Value = serde_json::from_str(
-            &std::fs::read_to_string(&creds_path).map_err(|e| format!("{}: {e}", creds_path.display()))?,
+            &std::fs::read_to_string(&creds_path)
+                .map_err(|e| format!("{}: {e}", creds_path.display()))?,
         )
         .map_err(|e| e.to_string())?;
-        let scheme = if options.tls_self_signed { "https" } else { "http" };
+        let scheme = if options.tls_self_signed {
+            "https"
+        } else {
+            "http"
+        };
         Ok(Server {
             child: Some(child),
             _dir: dir,
@@ -168,7 +175,10 @@ impl Server {
             log_path,
             stdout_lines: lines,
             client_id: creds["client_id"].as_str().unwrap_or_default().to_string(),
-            client_secret: creds["client_secret"].as_str().unwrap_or_default().to_string(),
+            client_secret: creds["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         })
     }
 
@@ -193,7 +203,8 @@ impl Server {
 
     /// An admin token with every scope, from the real token endpoint.
     pub async fn admin_token(&self) -> String {
-        self.token_for(&self.client_id, &self.client_secret, None).await
+        self.token_for(&self.client_id, &self.client_secret, None)
+            .await
     }
 
     pub async fn token_for(&self, id: &str, secret: &str, scope: Option<&str>) -> String {
@@ -215,7 +226,10 @@ impl Server {
             .expect("token request");
         assert_eq!(response.status(), 200, "token request failed");
         let body: Value = response.json().await.expect("token json");
-        body["access_token"].as_str().expect("access_token").to_string()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// The server's log so far.
@@ -287,7 +301,12 @@ impl<'a> Api<'a> {
         }
     }
 
-    pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value, reqwest::header::HeaderMap) {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self
             .http

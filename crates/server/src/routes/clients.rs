@@ -153,8 +153,8 @@ pub async fn remove(
     Extension(request_id): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let event = AuditEvent::success(&caller.client_id, "client.delete", Some(&request_id.0))
-        .target(&id);
+    let event =
+        AuditEvent::success(&caller.client_id, "client.delete", Some(&request_id.0)).target(&id);
     let result = state.store.delete_client(&id, &event).await;
     audited(&state, event, result).await?;
     Ok(no_content())

@@ -52,7 +52,11 @@ pub async fn create(
     Extension(request_id): Extension<RequestId>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let event = AuditEvent::success(&caller.client_id, "client_grant.create", Some(&request_id.0));
+    let event = AuditEvent::success(
+        &caller.client_id,
+        "client_grant.create",
+        Some(&request_id.0),
+    );
     let result = async {
         let map = body.into_object("")?;
         let mut v = Violations::default();
@@ -61,9 +65,14 @@ pub async fn create(
         let client_id = map
             .get("client_id")
             .and_then(|c| as_string(c, "client_id", "ID of the client", &mut v));
-        let audience = map
-            .get("audience")
-            .and_then(|a| as_string(a, "audience", "The audience (API identifier) of this client grant", &mut v));
+        let audience = map.get("audience").and_then(|a| {
+            as_string(
+                a,
+                "audience",
+                "The audience (API identifier) of this client grant",
+                &mut v,
+            )
+        });
         let mut scopes = Vec::new();
         match map.get("scope") {
             None => {}
@@ -76,7 +85,10 @@ pub async fn create(
                             }
                         }
                         Some((raw, None)) => v.on(
-                            format!("Unknown scope: {}", raw.chars().take(64).collect::<String>()),
+                            format!(
+                                "Unknown scope: {}",
+                                raw.chars().take(64).collect::<String>()
+                            ),
                             "scope",
                             "Scopes allowed for this client grant",
                         ),
@@ -99,8 +111,15 @@ pub async fn create(
             return Err(Error::internal("validated grant lost a field"));
         };
         // The Management API is the only API this server hosts.
-        if !state.config.accepted_audiences().iter().any(|a| a == audience) {
-            return Err(Error::ResourceServerNotFound(audience.chars().take(200).collect()));
+        if !state
+            .config
+            .accepted_audiences()
+            .iter()
+            .any(|a| a == audience)
+        {
+            return Err(Error::ResourceServerNotFound(
+                audience.chars().take(200).collect(),
+            ));
         }
         let grant = ClientGrant {
             id: format!("cgr_{}", hookhaven_core::new_ulid().to_lowercase()),
@@ -125,8 +144,12 @@ pub async fn remove(
     Extension(request_id): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let event = AuditEvent::success(&caller.client_id, "client_grant.delete", Some(&request_id.0))
-        .target(&id);
+    let event = AuditEvent::success(
+        &caller.client_id,
+        "client_grant.delete",
+        Some(&request_id.0),
+    )
+    .target(&id);
     let result = state.store.delete_grant(&id, &event).await;
     audited(&state, event, result).await?;
     Ok(no_content())

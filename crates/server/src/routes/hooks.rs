@@ -15,7 +15,14 @@ use crate::body::{as_bool, as_string, as_string_map, JsonBody, Violations};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-const FIELDS: [&str; 6] = ["id", "name", "script", "dependencies", "enabled", "triggerId"];
+const FIELDS: [&str; 6] = [
+    "id",
+    "name",
+    "script",
+    "dependencies",
+    "enabled",
+    "triggerId",
+];
 
 /// Field order of a hook in a response. Auth0 orders GET-by-id differently from the
 /// create and update responses; clients don't depend on it, but we match the wire.
@@ -131,7 +138,10 @@ pub async fn read(
     let id = HookId::parse(&id)?;
     let projection = Projection::parse(&Params::new(pairs))?;
     let hook = state.store.get_hook(&id).await?;
-    Ok(json(StatusCode::OK, &hook_json(&hook, Order::Read, &projection)))
+    Ok(json(
+        StatusCode::OK,
+        &hook_json(&hook, Order::Read, &projection),
+    ))
 }
 
 const NAME_DESC: &str = "Name of this hook";
@@ -168,7 +178,11 @@ fn common_fields(map: &Map<String, Value>, v: &mut Violations) -> CommonFields {
     let script = map.get("script").and_then(|raw| {
         let s = as_string(raw, "script", SCRIPT_DESC, v)?;
         if s.is_empty() {
-            v.on("String is too short (0 chars), minimum 1", "script", SCRIPT_DESC);
+            v.on(
+                "String is too short (0 chars), minimum 1",
+                "script",
+                SCRIPT_DESC,
+            );
             return None;
         }
         Some(s.to_string())

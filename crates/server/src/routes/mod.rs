@@ -34,21 +34,96 @@ pub fn api_routes() -> Vec<ApiRoute> {
     };
     vec![
         r(Method::GET, "/api/v2/hooks", &[ReadHooks], get(hooks::list)),
-        r(Method::POST, "/api/v2/hooks", &[CreateHooks], post(hooks::create)),
-        r(Method::GET, "/api/v2/hooks/{id}", &[ReadHooks], get(hooks::read)),
-        r(Method::PATCH, "/api/v2/hooks/{id}", HOOK_WRITE, patch(hooks::update)),
-        r(Method::DELETE, "/api/v2/hooks/{id}", &[DeleteHooks], delete(hooks::remove)),
-        r(Method::GET, "/api/v2/hooks/{id}/secrets", &[ReadHooks], get(secrets::read)),
-        r(Method::POST, "/api/v2/hooks/{id}/secrets", HOOK_WRITE, post(secrets::add)),
-        r(Method::PATCH, "/api/v2/hooks/{id}/secrets", HOOK_WRITE, patch(secrets::update)),
-        r(Method::DELETE, "/api/v2/hooks/{id}/secrets", &[DeleteHooks], delete(secrets::remove)),
-        r(Method::GET, "/api/v2/clients", &[ReadClients], get(clients::list)),
-        r(Method::POST, "/api/v2/clients", &[CreateClients], post(clients::create)),
-        r(Method::GET, "/api/v2/clients/{id}", &[ReadClients], get(clients::read)),
-        r(Method::DELETE, "/api/v2/clients/{id}", &[DeleteClients], delete(clients::remove)),
-        r(Method::GET, "/api/v2/client-grants", &[ReadClientGrants], get(grants::list)),
-        r(Method::POST, "/api/v2/client-grants", &[CreateClientGrants], post(grants::create)),
-        r(Method::DELETE, "/api/v2/client-grants/{id}", &[DeleteClientGrants], delete(grants::remove)),
+        r(
+            Method::POST,
+            "/api/v2/hooks",
+            &[CreateHooks],
+            post(hooks::create),
+        ),
+        r(
+            Method::GET,
+            "/api/v2/hooks/{id}",
+            &[ReadHooks],
+            get(hooks::read),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v2/hooks/{id}",
+            HOOK_WRITE,
+            patch(hooks::update),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v2/hooks/{id}",
+            &[DeleteHooks],
+            delete(hooks::remove),
+        ),
+        r(
+            Method::GET,
+            "/api/v2/hooks/{id}/secrets",
+            &[ReadHooks],
+            get(secrets::read),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/hooks/{id}/secrets",
+            HOOK_WRITE,
+            post(secrets::add),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v2/hooks/{id}/secrets",
+            HOOK_WRITE,
+            patch(secrets::update),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v2/hooks/{id}/secrets",
+            &[DeleteHooks],
+            delete(secrets::remove),
+        ),
+        r(
+            Method::GET,
+            "/api/v2/clients",
+            &[ReadClients],
+            get(clients::list),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/clients",
+            &[CreateClients],
+            post(clients::create),
+        ),
+        r(
+            Method::GET,
+            "/api/v2/clients/{id}",
+            &[ReadClients],
+            get(clients::read),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v2/clients/{id}",
+            &[DeleteClients],
+            delete(clients::remove),
+        ),
+        r(
+            Method::GET,
+            "/api/v2/client-grants",
+            &[ReadClientGrants],
+            get(grants::list),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/client-grants",
+            &[CreateClientGrants],
+            post(grants::create),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v2/client-grants/{id}",
+            &[DeleteClientGrants],
+            delete(grants::remove),
+        ),
     ]
 }
 
@@ -57,7 +132,10 @@ pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/oauth/token", post(token::issue))
         .route("/.well-known/jwks.json", get(public::jwks))
-        .route("/.well-known/openid-configuration", get(public::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(public::openid_configuration),
+        )
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(public::readyz))
 }

@@ -12,7 +12,10 @@ impl Params {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn bool(&self, name: &str) -> Result<Option<bool>, Error> {
@@ -92,7 +95,11 @@ mod tests {
     use super::*;
 
     fn params(q: &[(&str, &str)]) -> Params {
-        Params::new(q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Params::new(
+            q.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -100,7 +107,10 @@ mod tests {
         assert_eq!(params(&[]).page().unwrap(), None);
         assert_eq!(
             params(&[("page", "2")]).page().unwrap(),
-            Some(Page { page: 2, per_page: 50 })
+            Some(Page {
+                page: 2,
+                per_page: 50
+            })
         );
         let err = params(&[("per_page", "101")]).page().unwrap_err();
         assert_eq!(err.error_code(), Some("invalid_query_string"));
@@ -113,7 +123,10 @@ mod tests {
 
     #[test]
     fn booleans() {
-        assert_eq!(params(&[("enabled", "true")]).bool("enabled").unwrap(), Some(true));
+        assert_eq!(
+            params(&[("enabled", "true")]).bool("enabled").unwrap(),
+            Some(true)
+        );
         let err = params(&[("enabled", "yes")]).bool("enabled").unwrap_err();
         assert_eq!(
             err.message(),

@@ -33,7 +33,12 @@ pub async fn read(
     let secrets = state.store.list_secrets(&id).await?;
     let body: Map<String, Value> = secrets
         .into_iter()
-        .map(|s| (s.name.as_str().to_string(), Value::String(PLACEHOLDER.into())))
+        .map(|s| {
+            (
+                s.name.as_str().to_string(),
+                Value::String(PLACEHOLDER.into()),
+            )
+        })
         .collect();
     Ok(json(StatusCode::OK, &Value::Object(body)))
 }
@@ -82,7 +87,12 @@ fn seal_body(
         let sealed = if value.is_placeholder() {
             None
         } else {
-            Some(seal_secret(&state.keyring, hook.as_str(), name.as_str(), &value))
+            Some(seal_secret(
+                &state.keyring,
+                hook.as_str(),
+                name.as_str(),
+                &value,
+            ))
         };
         out.push((name, sealed));
     }

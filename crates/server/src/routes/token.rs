@@ -52,7 +52,9 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthErr
     let mut request = TokenRequest::default();
     if content_type.starts_with("application/json") || (content_type.is_empty() && looks_json) {
         let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
-            return Err(OAuthError::invalid_request("Invalid request payload JSON format"));
+            return Err(OAuthError::invalid_request(
+                "Invalid request payload JSON format",
+            ));
         };
         for (key, value) in map {
             match value {
@@ -111,7 +113,9 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// HTTP Basic client authentication (RFC 6749 §2.3.1: both parts form-encoded).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Zeroizing<String>)>, OAuthError> {
+fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, Zeroizing<String>)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -147,10 +151,18 @@ pub async fn issue(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
 }
 
-async fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+async fn issue_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
     let mut request = parse_body(headers, body)?;
     if let Some((id, secret)) = basic_credentials(headers)? {
-        if request.client_id.as_deref().is_some_and(|body_id| body_id != id) {
+        if request
+            .client_id
+            .as_deref()
+            .is_some_and(|body_id| body_id != id)
+        {
             return Err(OAuthError::invalid_request(
                 "client_id in the body does not match the Authorization header",
             ));
@@ -159,7 +171,11 @@ async fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
         request.client_secret = Some(secret);
     }
     match request.grant_type.as_deref() {
-        None => return Err(OAuthError::invalid_request("Missing required parameter: grant_type")),
+        None => {
+            return Err(OAuthError::invalid_request(
+                "Missing required parameter: grant_type",
+            ))
+        }
         Some("client_credentials") => {}
         Some(other) => {
             return Err(OAuthError::new(
@@ -181,7 +197,9 @@ async fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
                 "client_assertion is not supported; authenticate with client_secret",
             ));
         }
-        return Err(OAuthError::invalid_request("Missing required parameter: client_secret"));
+        return Err(OAuthError::invalid_request(
+            "Missing required parameter: client_secret",
+        ));
     };
 
     // Look the client up and compare in constant time; an unknown id costs the same HMAC.
@@ -249,9 +267,10 @@ async fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
     };
     // RSA signing is the costly step; keep it off the async workers.
     let key_state = state.clone();
-    let token = tokio::task::spawn_blocking(move || sign_access_token(&key_state.signing_key, &claims))
-        .await
-        .map_err(|e| OAuthError::from(hookhaven_core::Error::internal(e)))?;
+    let token =
+        tokio::task::spawn_blocking(move || sign_access_token(&key_state.signing_key, &claims))
+            .await
+            .map_err(|e| OAuthError::from(hookhaven_core::Error::internal(e)))?;
     let mut response = crate::error::json_response(
         StatusCode::OK,
         &json!({
@@ -261,9 +280,10 @@ async fn issue_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
             "token_type": "Bearer",
         }),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 
