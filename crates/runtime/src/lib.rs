@@ -1,0 +1,1 @@
+//! The hook runtime (sandboxed JavaScript). Work in progress.
