@@ -23,6 +23,9 @@ async fn first_start_creates_the_data_dir_with_private_files() {
         assert_eq!(mode(&dir.join("master.key")), 0o600);
         assert_eq!(mode(&dir.join("admin-credentials.json")), 0o600);
         assert_eq!(mode(dir), 0o700);
+        for file in ["hookhaven.db", "hookhaven.db-wal", "hookhaven.db-shm"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
     }
     let stdout = server.stdout_lines.join("\n");
     assert!(

@@ -98,6 +98,7 @@ pub(super) fn file_options(path: &Path) -> SqliteConnectOptions {
 pub(super) async fn open_writer(location: &Location) -> Result<SqlitePool> {
     match location {
         Location::File(path) => {
+            create_private_file(path)?;
             let options = file_options(path)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal);
@@ -129,6 +130,27 @@ pub(super) async fn open_writer(location: &Location) -> Result<SqlitePool> {
                 .await
                 .map_err(db_error)
         }
+    }
+}
+
+/// Creates a missing database file readable by its owner only. SQLite gives the `-wal`
+/// and `-shm` files the database file's permissions, so they stay private too: they hold
+/// sealed secrets and client-secret HMACs.
+fn create_private_file(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Unavailable(format!(
+            "cannot create SQLite database {}: {e}",
+            path.display()
+        ))),
     }
 }
 
