@@ -13,7 +13,7 @@ use hookhaven_core::{AuditEvent, ALL_SCOPES};
 use hookhaven_crypto::{
     open_server_key, seal_server_key, ClientSecretHasher, MasterKeyring, SigningKey,
 };
-use hookhaven_store::{SqliteStore, Store};
+use hookhaven_store::{PgOptions, PgStore, SqliteStore, Store};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -91,9 +91,13 @@ pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
         })?;
         Ok(Arc::new(store))
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        bail!("PostgreSQL is not supported by this build yet; use a sqlite:// database URL")
+        // The URL may hold a password: the message names the server, never the URL.
+        let store = PgStore::open(database_url, PgOptions::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database: {}", e.detail()))?;
+        Ok(Arc::new(store))
     } else {
-        bail!("unsupported database URL scheme in {database_url:?}; expected sqlite://PATH")
+        bail!("unsupported database URL scheme; expected sqlite://PATH or postgres://USER@HOST/DATABASE")
     }
 }
 

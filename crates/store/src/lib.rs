@@ -7,7 +7,10 @@
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod migrate;
+pub mod postgres;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use hookhaven_core::{
@@ -15,7 +18,24 @@ use hookhaven_core::{
     Result, SealedSecret, SecretName,
 };
 
+pub use postgres::{ConnectRetry, PgOptions, PgStore};
 pub use sqlite::SqliteStore;
+
+/// Opens the store a database URL names: `sqlite://…` or `sqlite::memory:` for
+/// [`SqliteStore`], `postgres://…` or `postgresql://…` for [`PgStore`] (with `pg`; SQLite
+/// takes no options). Anything else is `Internal`, with a message that does not echo the
+/// URL, which may hold a password.
+pub async fn open(url: &str, pg: PgOptions) -> Result<Arc<dyn Store>> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite") => Ok(Arc::new(SqliteStore::open(url).await?)),
+        Some("postgres" | "postgresql") => Ok(Arc::new(PgStore::open(url, pg).await?)),
+        _ => Err(hookhaven_core::Error::internal(
+            "unsupported database URL; expected sqlite://PATH, sqlite::memory: or \
+             postgres://user[:password]@host[:port]/database",
+        )),
+    }
+}
 
 /// A secret as listed: its name and whether it holds a value (D1: a secret created with
 /// the placeholder holds none).
@@ -46,8 +66,8 @@ pub struct StoredAuditEvent {
     pub event: AuditEvent,
 }
 
-/// The storage contract. Implementations: [`SqliteStore`]; PostgreSQL comes next and must
-/// pass the same conformance tests.
+/// The storage contract. Implementations: [`SqliteStore`] and [`PgStore`], which pass the
+/// same conformance tests.
 ///
 /// Errors use the domain catalogue: `HookNotFound`, `HookNameTaken`, `SecretExists`,
 /// `SecretNotFound`, `TooManySecrets`, `ClientNotFound`, `GrantNotFound`, `GrantExists`;
@@ -159,4 +179,23 @@ pub trait Store: Send + Sync + 'static {
     async fn record_audit(&self, event: &AuditEvent) -> Result<()>;
     /// Events newest first, filtered.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_dispatches_by_scheme_without_echoing_the_url() {
+        let store = open("sqlite::memory:", PgOptions::default()).await.unwrap();
+        store.ping().await.unwrap();
+        let err = match open("mysql://root:hunter2@db/x", PgOptions::default()).await {
+            Err(e) => e,
+            Ok(_) => panic!("mysql is not a backend"),
+        };
+        assert!(
+            matches!(&err, hookhaven_core::Error::Internal(d) if !d.contains("hunter2")),
+            "{err:?}"
+        );
+    }
 }

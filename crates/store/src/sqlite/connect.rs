@@ -148,7 +148,7 @@ fn create_private_file(path: &Path) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(Error::Unavailable(format!(
-            "cannot create SQLite database {}: {e}",
+            "cannot open SQLite database {}: creating the file failed: {e}",
             path.display()
         ))),
     }
