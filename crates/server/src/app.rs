@@ -120,13 +120,24 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         .insert(RequestId(request_id.clone()));
     request.extensions_mut().insert(slot.clone());
 
-    let mut response = if ip_decision.allowed {
-        next.run(request).await
-    } else {
+    // PostgreSQL text cannot hold NUL, and no id or filter needs one: refuse it in the
+    // URL before it reaches a query, the same way on every backend.
+    let nul_in_url = request
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"));
+    let mut response = if !ip_decision.allowed {
         ApiError::TooManyRequests {
             retry_after: ip_decision.retry_after,
         }
         .into_response()
+    } else if nul_in_url {
+        ApiError::Domain(hookhaven_core::Error::InvalidUri(
+            "Path validation error: NUL characters are not allowed".into(),
+        ))
+        .into_response()
+    } else {
+        next.run(request).await
     };
 
     let decision = slot.get().unwrap_or(ip_decision);

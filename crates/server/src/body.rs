@@ -13,9 +13,19 @@ use crate::error::ApiError;
 /// The largest body any Management API route accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Why a body could not be used at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Not JSON.
+    NotJson,
+    /// A string holds a NUL character, which PostgreSQL text cannot store; refused on
+    /// every backend so that both behave the same.
+    Nul,
+}
+
 /// A body parsed as JSON. `Ok(None)` for an empty body or a literal `null`;
-/// `Err(())` when it is not JSON, so each route can say what shape it wanted.
-pub struct JsonBody(pub Result<Option<Value>, ()>);
+/// `Err(_)` when it cannot be used, so each route can say what shape it wanted.
+pub struct JsonBody(pub Result<Option<Value>, Unusable>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
@@ -29,13 +39,32 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         Ok(JsonBody(match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Null) => Ok(None),
+            Ok(value) if holds_nul(&value) => Err(Unusable::Nul),
             Ok(value) => Ok(Some(value)),
-            Err(_) => Err(()),
+            Err(_) => Err(Unusable::NotJson),
         }))
     }
 }
 
 pub const INVALID_JSON: &str = "Invalid request payload JSON format";
+const NUL_MESSAGE: &str = "Payload validation error: 'Strings must not contain NUL characters'.";
+
+/// True when any key or string in the document holds a NUL character.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+fn unusable(reason: Unusable, hint: &str) -> Error {
+    match reason {
+        Unusable::NotJson => Error::InvalidBody(format!("{INVALID_JSON}.{hint}")),
+        Unusable::Nul => Error::InvalidBody(NUL_MESSAGE.to_string()),
+    }
+}
 
 impl JsonBody {
     /// The body as a JSON object, or an `invalid_body` error whose message ends with `hint`
@@ -50,7 +79,7 @@ impl JsonBody {
             Ok(None) => Err(Error::InvalidBody(format!(
                 "Payload validation error: 'Expected type object but found type null'.{hint}"
             ))),
-            Err(()) => Err(Error::InvalidBody(format!("{INVALID_JSON}.{hint}"))),
+            Err(reason) => Err(unusable(reason, hint)),
         }
     }
 
@@ -65,7 +94,7 @@ impl JsonBody {
             Ok(None) => Err(Error::InvalidBody(format!(
                 "Payload validation error: 'Expected type array but found type null'.{hint}"
             ))),
-            Err(()) => Err(Error::InvalidBody(format!("{INVALID_JSON}.{hint}"))),
+            Err(reason) => Err(unusable(reason, hint)),
         }
     }
 }

@@ -99,13 +99,27 @@ async fn planted_secrets_leak_nowhere() {
     let needles: Vec<String> = values.iter().flat_map(|v| encodings(v)).collect();
     assert_absent(bodies.join("\n").as_bytes(), &needles, "a response body");
 
-    // A backup made online, and the files themselves, WAL and all.
-    let config = hookhaven_server::Config::for_data_dir(server.data_dir.clone());
-    let store = hookhaven_store::SqliteStore::open(&config.database_url)
-        .await
-        .unwrap();
-    let backup = server.data_dir.join("backup.db");
-    store.backup_to(&backup).await.unwrap();
+    // A backup made online (VACUUM INTO, or pg_dump), and the files themselves, WAL
+    // and all.
+    if crate::support::on_postgres() {
+        let dump = std::process::Command::new("pg_dump")
+            .arg(&server.database_url)
+            .output()
+            .expect("pg_dump");
+        assert!(
+            dump.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        assert!(String::from_utf8_lossy(&dump.stdout).contains("hook_secrets"));
+        assert_absent(&dump.stdout, &needles, "the pg_dump output");
+    } else {
+        let store = hookhaven_store::SqliteStore::open(&server.database_url)
+            .await
+            .unwrap();
+        let backup = server.data_dir.join("backup.db");
+        store.backup_to(&backup).await.unwrap();
+    }
     for entry in std::fs::read_dir(&server.data_dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
@@ -119,6 +133,8 @@ async fn planted_secrets_leak_nowhere() {
     let audit = std::process::Command::new(crate::support::BIN)
         .args(["audit", "list", "--data-dir"])
         .arg(&server.data_dir)
+        .arg("--database-url")
+        .arg(&server.database_url)
         .output()
         .unwrap();
     assert!(audit.status.success());

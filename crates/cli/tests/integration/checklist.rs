@@ -6,21 +6,8 @@ use crate::support::{Api, Server};
 
 const PLACEHOLDER: &str = "_VALUE_NOT_SHOWN_";
 
-/// The plaintext stored for a secret, read from the data dir the way hook code will see it.
 async fn stored_value(server: &Server, hook_id: &str, name: &str) -> Option<String> {
-    let config = hookhaven_server::Config::for_data_dir(server.data_dir.clone());
-    let opened = hookhaven_server::open_data_dir(&config)
-        .await
-        .expect("open");
-    let hook = hookhaven_core::HookId::parse(hook_id).unwrap();
-    let sealed = opened.store.sealed_secrets(&hook).await.expect("secrets");
-    let (_, value) = sealed.into_iter().find(|(n, _)| n.as_str() == name)?;
-    value.map(|v| {
-        hookhaven_crypto::open_secret(&opened.keyring, hook_id, name, &v)
-            .expect("decrypts")
-            .expose()
-            .to_string()
-    })
+    server.stored_secret(hook_id, name).await
 }
 
 #[tokio::test]
@@ -410,6 +397,37 @@ async fn p9_client_mistakes_never_get_a_5xx() {
         .send("POST", &format!("/api/v2/hooks/{id}/secrets"), Some(&huge))
         .await;
     assert_eq!(status, 413);
+    // NUL characters anywhere (PostgreSQL text cannot hold them) are a client error.
+    for path in [
+        "/api/v2/hooks/%00",
+        "/api/v2/clients/a%00b",
+        "/api/v2/client-grants?client_id=%00",
+    ] {
+        let (status, got) = api.get(path).await;
+        assert_eq!(status, 400, "{path}: {got}");
+    }
+    let (status, got) = api
+        .post(
+            "/api/v2/hooks",
+            r#"{"name":"nul","script":"a\u0000b","triggerId":"credentials-exchange"}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, got["errorCode"].clone()),
+        (400, json!("invalid_body"))
+    );
+    let response = api
+        .http
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "a\0b"),
+            ("client_secret", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
     let (status, body) = api.get("/api/v2/nothing-here").await;
     assert_eq!((status, body["statusCode"].clone()), (404, json!(404)));
 }

@@ -6,11 +6,13 @@ use serde_json::Value;
 
 use crate::support::{Server, BIN};
 
-fn run(args: &[&str], data_dir: &std::path::Path) -> (bool, String, String) {
+fn run(args: &[&str], server: &Server) -> (bool, String, String) {
     let out = Command::new(BIN)
         .args(args)
         .arg("--data-dir")
-        .arg(data_dir)
+        .arg(&server.data_dir)
+        .arg("--database-url")
+        .arg(&server.database_url)
         .output()
         .unwrap();
     (
@@ -32,7 +34,7 @@ async fn clients_create_bootstraps_a_scoped_client_that_can_fetch_a_token() {
             "--scopes",
             "read:hooks update:hooks",
         ],
-        &server.data_dir,
+        &server,
     );
     assert!(ok, "{stderr}");
     let created: Value = serde_json::from_str(stdout.trim()).expect("one JSON object on stdout");
@@ -63,15 +65,15 @@ async fn clients_create_bootstraps_a_scoped_client_that_can_fetch_a_token() {
         .unwrap();
     assert_eq!(create.status(), 403, "create:hooks was not granted");
 
-    let (ok, listed, _) = run(&["clients", "list"], &server.data_dir);
+    let (ok, listed, _) = run(&["clients", "list"], &server);
     assert!(ok);
     assert!(listed.contains(id) && listed.contains("ci deployer"));
     assert!(!listed.contains(secret), "list never shows a secret");
     assert!(!listed.contains(&server.client_secret));
 
-    let (ok, _, _) = run(&["clients", "delete", id], &server.data_dir);
+    let (ok, _, _) = run(&["clients", "delete", id], &server);
     assert!(ok);
-    let (ok, _, stderr) = run(&["clients", "delete", id], &server.data_dir);
+    let (ok, _, stderr) = run(&["clients", "delete", id], &server);
     assert!(
         !ok && stderr.contains(id),
         "deleting twice says which client is missing: {stderr}"
@@ -98,11 +100,11 @@ async fn clients_create_bootstraps_a_scoped_client_that_can_fetch_a_token() {
             "--scopes",
             "read:hooks write:all",
         ],
-        &server.data_dir,
+        &server,
     );
     assert!(!ok && stderr.contains("write:all"));
 
-    let (ok, audit, _) = run(&["audit", "list", "--actor", "cli"], &server.data_dir);
+    let (ok, audit, _) = run(&["audit", "list", "--actor", "cli"], &server);
     assert!(ok);
     let events: Vec<Value> = audit
         .lines()
@@ -133,7 +135,7 @@ async fn audit_records_changes_with_names_actor_outcome_and_request_id() {
         r#"{"API_KEY":"again"}"#,
     )
     .await;
-    let (ok, out, _) = run(&["audit", "list", "--hook", &id], &server.data_dir);
+    let (ok, out, _) = run(&["audit", "list", "--hook", &id], &server);
     assert!(ok);
     let events: Vec<Value> = out
         .lines()

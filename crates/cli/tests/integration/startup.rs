@@ -17,14 +17,17 @@ fn mode(path: &std::path::Path) -> u32 {
 async fn first_start_creates_the_data_dir_with_private_files() {
     let mut server = Server::start();
     let dir = &server.data_dir;
-    assert!(dir.join("hookhaven.db").exists());
+    let on_sqlite = !crate::support::on_postgres();
+    assert_eq!(dir.join("hookhaven.db").exists(), on_sqlite);
     #[cfg(unix)]
     {
         assert_eq!(mode(&dir.join("master.key")), 0o600);
         assert_eq!(mode(&dir.join("admin-credentials.json")), 0o600);
         assert_eq!(mode(dir), 0o700);
         for file in ["hookhaven.db", "hookhaven.db-wal", "hookhaven.db-shm"] {
-            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+            if on_sqlite {
+                assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+            }
         }
     }
     let stdout = server.stdout_lines.join("\n");
@@ -49,10 +52,7 @@ async fn first_start_creates_the_data_dir_with_private_files() {
     // A restart keeps the same keys and admin client: old tokens still verify.
     let token = server.admin_token().await;
     assert!(server.stop().success(), "SIGTERM exits 0");
-    let restarted = Server::start_with(Options {
-        data_dir: Some(server.data_dir.clone()),
-        ..Default::default()
-    });
+    let restarted = Server::start_with(server.restart_options());
     assert!(!restarted
         .stdout_lines
         .join("\n")
@@ -80,13 +80,13 @@ async fn first_start_creates_the_data_dir_with_private_files() {
     assert_eq!(response.status(), 200);
 }
 
-fn serve_once(data_dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+fn serve_once(data_dir: &std::path::Path, database_url: Option<&str>) -> std::process::Output {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env_remove("HOOKHAVEN_MASTER_KEY");
-    for (k, v) in env {
-        cmd.env(k, v);
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
     }
     // Startup refusals exit by themselves; a server that did start is killed by timeout.
     let child = cmd
@@ -120,7 +120,7 @@ fn a_malformed_master_key_stops_the_server_with_a_clear_message() {
     ];
     for (text, mentions) in cases {
         std::fs::write(data.join("master.key"), text).unwrap();
-        let out = serve_once(&data, &[]);
+        let out = serve_once(&data, None);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "started with {text:?}");
         assert!(
@@ -147,7 +147,7 @@ async fn values_under_a_key_we_do_not_have_stop_the_server() {
     let original = std::fs::read_to_string(server.data_dir.join("master.key")).unwrap();
     let other = "active = \"k-other\"\n[keys]\nk-other = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n";
     std::fs::write(server.data_dir.join("master.key"), other).unwrap();
-    let out = serve_once(&server.data_dir, &[]);
+    let out = serve_once(&server.data_dir, Some(&server.database_url));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     let original_id = original
@@ -162,9 +162,8 @@ async fn values_under_a_key_we_do_not_have_stop_the_server() {
     // The keyring from the environment wins over the file, and is the right one here.
     std::fs::write(server.data_dir.join("master.key"), other).unwrap();
     let restarted = Server::start_with(Options {
-        data_dir: Some(server.data_dir.clone()),
         env: vec![("HOOKHAVEN_MASTER_KEY".into(), original)],
-        ..Default::default()
+        ..server.restart_options()
     });
     let api = Api::new(&restarted).await;
     let (status, _) = api.get(&format!("/api/v2/hooks/{id}/secrets")).await;

@@ -38,10 +38,66 @@ pub struct Options {
     pub log: Option<String>,
     /// Reuse this data dir instead of a fresh one.
     pub data_dir: Option<PathBuf>,
+    /// Reuse this database instead of a fresh one (for restarts).
+    pub database_url: Option<String>,
+}
+
+/// The PostgreSQL server the suite uses when `HOOKHAVEN_TEST_BACKEND=postgres`.
+fn postgres_admin_url() -> String {
+    std::env::var("HOOKHAVEN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// True when this run of the suite targets PostgreSQL instead of SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("HOOKHAVEN_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+fn psql(url: &str, sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A database created for one test and dropped when the test ends.
+struct TestDatabase {
+    name: String,
+}
+
+impl TestDatabase {
+    fn create() -> Result<(TestDatabase, String), String> {
+        let name = format!("hh_t_{}", hookhaven_core::new_ulid().to_lowercase());
+        psql(&postgres_admin_url(), &format!("CREATE DATABASE {name}"))?;
+        let admin = postgres_admin_url();
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        Ok((
+            TestDatabase { name: name.clone() },
+            format!("{base}/{name}"),
+        ))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = psql(
+            &postgres_admin_url(),
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
 }
 
 pub struct Server {
     child: Option<Child>,
+    _database: Option<TestDatabase>,
+    /// The database the server runs on (SQLite in the data dir, or a test database).
+    pub database_url: String,
     _dir: Option<tempfile::TempDir>,
     pub data_dir: PathBuf,
     pub port: u16,
@@ -86,6 +142,17 @@ impl Server {
                 (Some(dir), data)
             }
         };
+        let (database, database_url) = match (&options.database_url, on_postgres()) {
+            (Some(url), _) => (None, url.clone()),
+            (None, true) => {
+                let (db, url) = TestDatabase::create()?;
+                (Some(db), url)
+            }
+            (None, false) => (
+                None,
+                format!("sqlite://{}", data_dir.join("hookhaven.db").display()),
+            ),
+        };
         let port = free_port();
         let domain = format!("127.0.0.1:{port}");
         let log_dir = data_dir.parent().unwrap_or(Path::new("/tmp")).to_path_buf();
@@ -100,6 +167,8 @@ impl Server {
             .arg(&domain)
             .arg("--domain")
             .arg(&domain)
+            .arg("--database-url")
+            .arg(&database_url)
             .args(&options.args)
             .env_remove("HOOKHAVEN_MASTER_KEY")
             .env("RUST_LOG", options.log.as_deref().unwrap_or("info"))
@@ -164,6 +233,8 @@ impl Server {
         };
         Ok(Server {
             child: Some(child),
+            _database: database,
+            database_url,
             _dir: dir,
             tls_cert: options
                 .tls_self_signed
@@ -237,14 +308,47 @@ impl Server {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The server's configuration as the offline commands see it: its data dir and
+    /// database.
+    pub fn config(&self) -> hookhaven_server::Config {
+        let mut config = hookhaven_server::Config::for_data_dir(self.data_dir.clone());
+        config.database_url = self.database_url.clone();
+        config
+    }
+
+    /// Options that restart a server on this one's data dir and database.
+    pub fn restart_options(&self) -> Options {
+        Options {
+            data_dir: Some(self.data_dir.clone()),
+            database_url: Some(self.database_url.clone()),
+            ..Default::default()
+        }
+    }
+
     /// The signing key, read from the data dir the way the server reads it, so tests can
     /// mint tokens with any claims (expired, wrong audience, single scopes).
     pub async fn signing_key(&self) -> SigningKey {
-        let config = hookhaven_server::Config::for_data_dir(self.data_dir.clone());
-        hookhaven_server::open_data_dir(&config)
+        hookhaven_server::open_data_dir(&self.config())
             .await
             .expect("open data dir")
             .signing_key
+    }
+
+    /// The plaintext stored for a secret, read from the data dir and database the way the
+    /// server reads it; `None` for a secret stored without a value, or no such secret.
+    pub async fn stored_secret(&self, hook_id: &str, name: &str) -> Option<String> {
+        let opened = hookhaven_server::open_data_dir(&self.config())
+            .await
+            .expect("open the data dir");
+        let hook = hookhaven_core::HookId::parse(hook_id).expect("hook id");
+        let sealed = opened.store.sealed_secrets(&hook).await.expect("secrets");
+        let (_, value) = sealed.into_iter().find(|(n, _)| n.as_str() == name)?;
+        value.map(|v| {
+            hookhaven_crypto::open_secret(&opened.keyring, hook_id, name, &v)
+                .expect("decrypts")
+                .expose()
+                .to_string()
+        })
     }
 
     pub fn claims(&self, scopes: &[Scope]) -> AccessClaims {

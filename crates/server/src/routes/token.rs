@@ -28,6 +28,22 @@ struct TokenRequest {
 }
 
 impl TokenRequest {
+    fn has_nul(&self) -> bool {
+        [
+            &self.grant_type,
+            &self.client_id,
+            &self.audience,
+            &self.scope,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|v| v.contains('\0'))
+            || self
+                .client_secret
+                .as_ref()
+                .is_some_and(|s| s.contains('\0'))
+    }
+
     fn set(&mut self, key: &str, value: String) {
         match key {
             "grant_type" => self.grant_type = Some(value),
@@ -169,6 +185,11 @@ async fn issue_token(
         }
         request.client_id = Some(id);
         request.client_secret = Some(secret);
+    }
+    if request.has_nul() {
+        return Err(OAuthError::invalid_request(
+            "Parameters must not contain NUL characters",
+        ));
     }
     match request.grant_type.as_deref() {
         None => {
