@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -29,6 +30,12 @@ pub struct StorageArgs {
     /// The host[:port] clients use [default: the listen address].
     #[arg(long, env = "HOOKHAVEN_DOMAIN")]
     pub domain: Option<String>,
+    /// PostgreSQL pool size [default: 10].
+    #[arg(long, env = "HOOKHAVEN_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<u32>,
+    /// PostgreSQL statement timeout, milliseconds [default: 30000].
+    #[arg(long, env = "HOOKHAVEN_DATABASE_STATEMENT_TIMEOUT_MS")]
+    pub database_statement_timeout_ms: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -60,6 +67,36 @@ pub struct ServeArgs {
     /// Access token lifetime in seconds [default: 86400].
     #[arg(long, env = "HOOKHAVEN_TOKEN_LIFETIME")]
     pub token_lifetime: Option<i64>,
+    #[command(flatten)]
+    pub hooks: HookArgs,
+}
+
+/// The hook sandbox's limits and network policy.
+#[derive(Args, Debug, Clone, Default)]
+pub struct HookArgs {
+    /// Wall-clock deadline of one hook invocation, seconds [default: 20].
+    #[arg(long, env = "HOOKHAVEN_HOOK_TIMEOUT")]
+    pub hook_timeout: Option<u64>,
+    /// Memory limit of one hook invocation, MiB [default: 64].
+    #[arg(long, env = "HOOKHAVEN_HOOK_MEMORY_MB")]
+    pub hook_memory_mb: Option<usize>,
+    /// Worker threads running hooks [default: the number of cores].
+    #[arg(long, env = "HOOKHAVEN_HOOK_WORKERS")]
+    pub hook_workers: Option<usize>,
+    /// Hosts hook code may fetch from over https, comma-separated (`*.example.com` allowed).
+    #[arg(long, env = "HOOKHAVEN_FETCH_ALLOW_HOSTS", value_delimiter = ',')]
+    pub fetch_allow_hosts: Option<Vec<String>>,
+    /// Hosts hook code may also reach over plain http, comma-separated.
+    #[arg(long, env = "HOOKHAVEN_FETCH_ALLOW_HTTP_HOSTS", value_delimiter = ',')]
+    pub fetch_allow_http_hosts: Option<Vec<String>>,
+    /// Private or loopback hosts that are exempt from the address block (e.g. a local
+    /// test stub), comma-separated. Use with care.
+    #[arg(
+        long,
+        env = "HOOKHAVEN_FETCH_ALLOW_PRIVATE_HOSTS",
+        value_delimiter = ','
+    )]
+    pub fetch_allow_private_hosts: Option<Vec<String>>,
 }
 
 /// The TOML file: every key optional, unknown keys refused so typos don't pass silently.
@@ -78,6 +115,14 @@ struct FileConfig {
     rate_limit_burst: Option<u32>,
     rate_limit_per_second: Option<f64>,
     token_lifetime: Option<i64>,
+    database_pool_size: Option<u32>,
+    database_statement_timeout_ms: Option<u64>,
+    hook_timeout: Option<u64>,
+    hook_memory_mb: Option<usize>,
+    hook_workers: Option<usize>,
+    fetch_allow_hosts: Option<Vec<String>>,
+    fetch_allow_http_hosts: Option<Vec<String>>,
+    fetch_allow_private_hosts: Option<Vec<String>>,
 }
 
 fn read_file(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
@@ -101,6 +146,7 @@ impl StorageArgs {
             rate_limit_burst: None,
             rate_limit_per_second: None,
             token_lifetime: None,
+            hooks: HookArgs::default(),
         }
         .resolve()
     }
@@ -172,6 +218,63 @@ impl ServeArgs {
                 bail!("--token-lifetime must be between 60 and 2592000 seconds");
             }
             config.token_lifetime_secs = lifetime;
+        }
+        if let Some(size) = s.database_pool_size.or(file.database_pool_size) {
+            if size == 0 {
+                bail!("--database-pool-size must be at least 1");
+            }
+            config.postgres.max_connections = size;
+        }
+        if let Some(ms) = s
+            .database_statement_timeout_ms
+            .or(file.database_statement_timeout_ms)
+        {
+            config.postgres.statement_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        let h = &self.hooks;
+        let runtime = &mut config.runtime;
+        if let Some(secs) = h.hook_timeout.or(file.hook_timeout) {
+            if !(1..=300).contains(&secs) {
+                bail!("--hook-timeout must be between 1 and 300 seconds");
+            }
+            runtime.wall_deadline = Duration::from_secs(secs);
+            runtime.cpu_deadline = runtime.cpu_deadline.min(runtime.wall_deadline);
+        }
+        if let Some(mb) = h.hook_memory_mb.or(file.hook_memory_mb) {
+            if !(8..=4096).contains(&mb) {
+                bail!("--hook-memory-mb must be between 8 and 4096");
+            }
+            runtime.memory_limit_bytes = mb * 1024 * 1024;
+        }
+        if let Some(workers) = h.hook_workers.or(file.hook_workers) {
+            if workers == 0 {
+                bail!("--hook-workers must be at least 1");
+            }
+            runtime.workers = workers;
+        }
+        let hosts = |v: Option<Vec<String>>| -> Vec<String> {
+            v.unwrap_or_default()
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect()
+        };
+        if let Some(v) = h.fetch_allow_hosts.clone().or(file.fetch_allow_hosts) {
+            runtime.network.allowed_hosts = hosts(Some(v));
+        }
+        if let Some(v) = h
+            .fetch_allow_http_hosts
+            .clone()
+            .or(file.fetch_allow_http_hosts)
+        {
+            runtime.network.http_allowed_hosts = hosts(Some(v));
+        }
+        if let Some(v) = h
+            .fetch_allow_private_hosts
+            .clone()
+            .or(file.fetch_allow_private_hosts)
+        {
+            runtime.network.allow_private_hosts = hosts(Some(v));
         }
         Ok(config)
     }

@@ -25,9 +25,13 @@ pub enum Scope {
     CreateClientGrants,
     #[serde(rename = "delete:client_grants")]
     DeleteClientGrants,
+    /// Hookhaven extension: run the enabled hook of a trigger through
+    /// `POST /api/v2/triggers/{triggerId}/invoke`.
+    #[serde(rename = "execute:hooks")]
+    ExecuteHooks,
 }
 
-pub const ALL_SCOPES: [Scope; 10] = [
+pub const ALL_SCOPES: [Scope; 11] = [
     Scope::ReadHooks,
     Scope::CreateHooks,
     Scope::UpdateHooks,
@@ -38,6 +42,7 @@ pub const ALL_SCOPES: [Scope; 10] = [
     Scope::ReadClientGrants,
     Scope::CreateClientGrants,
     Scope::DeleteClientGrants,
+    Scope::ExecuteHooks,
 ];
 
 impl Scope {
@@ -53,6 +58,7 @@ impl Scope {
             Scope::ReadClientGrants => "read:client_grants",
             Scope::CreateClientGrants => "create:client_grants",
             Scope::DeleteClientGrants => "delete:client_grants",
+            Scope::ExecuteHooks => "execute:hooks",
         }
     }
 

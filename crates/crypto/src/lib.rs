@@ -8,7 +8,8 @@ pub mod seal;
 
 pub use client_secret::{generate_client_id, generate_client_secret, ClientSecretHasher};
 pub use jwt::{
-    sign_access_token, verify_access_token, AccessClaims, Jwks, JwtError, SigningKey, VerifyOptions,
+    sign_access_token, sign_access_token_with, verify_access_token, AccessClaims, Jwks, JwtError,
+    SigningKey, VerifyOptions,
 };
 pub use keyring::{KeyringError, MasterKeyring};
 pub use seal::{open_secret, open_server_key, seal_secret, seal_server_key, OpenError};

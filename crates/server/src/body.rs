@@ -59,7 +59,7 @@ fn holds_nul(value: &Value) -> bool {
     }
 }
 
-fn unusable(reason: Unusable, hint: &str) -> Error {
+pub(crate) fn unusable(reason: Unusable, hint: &str) -> Error {
     match reason {
         Unusable::NotJson => Error::InvalidBody(format!("{INVALID_JSON}.{hint}")),
         Unusable::Nul => Error::InvalidBody(NUL_MESSAGE.to_string()),

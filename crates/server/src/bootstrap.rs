@@ -35,7 +35,7 @@ pub const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials.json";
 pub async fn open_data_dir(config: &Config) -> anyhow::Result<Opened> {
     create_private_dir(&config.data_dir)?;
     let keyring = load_or_create_keyring(config)?;
-    let store = open_store(&config.database_url).await?;
+    let store = open_store(&config.database_url, &config.postgres).await?;
 
     // Refuse to run over values we could never decrypt: better a clear stop now than
     // hooks that fail one by one later.
@@ -84,7 +84,10 @@ fn rand_bytes(buf: &mut [u8]) {
     rand::rngs::OsRng.fill_bytes(buf);
 }
 
-pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(
+    database_url: &str,
+    postgres: &PgOptions,
+) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         let store = SqliteStore::open(database_url).await.map_err(|e| {
             anyhow::anyhow!("cannot open the database {database_url}: {}", e.detail())
@@ -92,7 +95,7 @@ pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
         Ok(Arc::new(store))
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         // The URL may hold a password: the message names the server, never the URL.
-        let store = PgStore::open(database_url, PgOptions::default())
+        let store = PgStore::open(database_url, postgres.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {}", e.detail()))?;
         Ok(Arc::new(store))

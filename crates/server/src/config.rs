@@ -19,6 +19,10 @@ pub struct Config {
     pub log_json: bool,
     pub token_lifetime_secs: i64,
     pub rate_limit: RateLimitConfig,
+    /// Pool and timeouts for a PostgreSQL database.
+    pub postgres: hookhaven_store::PgOptions,
+    /// Limits and network policy of the hook sandbox.
+    pub runtime: hookhaven_runtime::RuntimeConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,8 @@ impl Config {
             log_json: false,
             token_lifetime_secs: 86400,
             rate_limit: RateLimitConfig::default(),
+            runtime: hookhaven_runtime::RuntimeConfig::default(),
+            postgres: hookhaven_store::PgOptions::default(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod body;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod execution;
 pub mod ratelimit;
 pub mod registry;
 pub mod routes;

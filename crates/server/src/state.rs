@@ -7,6 +7,7 @@ use hookhaven_crypto::{ClientSecretHasher, Jwks, MasterKeyring, SigningKey};
 use hookhaven_store::Store;
 
 use crate::config::Config;
+use crate::execution::HookExecutor;
 use crate::ratelimit::RateLimiter;
 use crate::Opened;
 
@@ -22,6 +23,7 @@ pub struct Inner {
     pub secret_hasher: ClientSecretHasher,
     pub client_limiter: RateLimiter,
     pub ip_limiter: RateLimiter,
+    pub executor: HookExecutor,
 }
 
 impl std::ops::Deref for AppState {
@@ -35,7 +37,9 @@ impl AppState {
     pub fn new(config: Config, opened: Opened) -> AppState {
         let jwks = Jwks::new(&[&opened.signing_key]);
         let rl = config.rate_limit;
+        let runtime = hookhaven_runtime::HookRuntime::new(config.runtime.clone());
         AppState(Arc::new(Inner {
+            executor: HookExecutor::new(runtime),
             client_limiter: RateLimiter::new(rl.per_client_burst, rl.per_client_per_second),
             ip_limiter: RateLimiter::new(rl.per_ip_burst, rl.per_ip_per_second),
             config,

@@ -8,6 +8,7 @@ mod canary;
 mod checklist;
 mod cli;
 mod clients_api;
+mod hooks_runtime;
 mod jwt_attacks;
 mod scope_matrix;
 mod startup;

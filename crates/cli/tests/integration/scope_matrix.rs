@@ -32,6 +32,11 @@ fn expected() -> HashMap<(&'static str, &'static str), Vec<Scope>> {
             vec![CreateHooks, UpdateHooks],
         ),
         (("DELETE", "/api/v2/hooks/{id}/secrets"), vec![DeleteHooks]),
+        (("POST", "/api/v2/hooks/{id}/run"), vec![UpdateHooks]),
+        (
+            ("POST", "/api/v2/triggers/{trigger_id}/invoke"),
+            vec![ExecuteHooks],
+        ),
         (("GET", "/api/v2/clients"), vec![ReadClients]),
         (("POST", "/api/v2/clients"), vec![CreateClients]),
         (("GET", "/api/v2/clients/{id}"), vec![ReadClients]),
@@ -128,7 +133,9 @@ async fn every_route_by_every_credential() {
             allowed,
             "{method} {path}: scopes differ from Auth0's"
         );
-        let url_path = path.replace("{id}", "01ZZZZZZZZZZZZZZZZZZZZZZZZ");
+        let url_path = path
+            .replace("{id}", "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+            .replace("{trigger_id}", "send-phone-message");
         let body = body_for(method.as_str(), path);
 
         for (case, token, message) in &rejected {

@@ -14,7 +14,7 @@ mod verify;
 pub use claims::AccessClaims;
 pub use jwks::Jwks;
 pub use key::SigningKey;
-pub use sign::sign_access_token;
+pub use sign::{sign_access_token, sign_access_token_with};
 pub use verify::{verify_access_token, VerifyOptions, DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_LEN};
 
 /// Why a token was refused, or a key could not be loaded. The server maps these to

@@ -14,13 +14,33 @@ struct Header<'a> {
 
 /// A compact JWS (`header.payload.signature`, base64url without padding) signed RS256.
 pub fn sign_access_token(key: &SigningKey, claims: &AccessClaims) -> String {
+    sign_access_token_with(key, claims, &serde_json::Map::new())
+}
+
+/// Like [`sign_access_token`], with extra claims after the standard ones (a
+/// credentials-exchange hook's namespaced claims). An extra claim never replaces a
+/// standard one: those keys are skipped.
+pub fn sign_access_token_with(
+    key: &SigningKey,
+    claims: &AccessClaims,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> String {
     let header = Header {
         alg: ALG,
         typ: "JWT",
         kid: key.kid(),
     };
     let header = serde_json::to_vec(&header).expect("a struct of strings serializes");
-    let payload = serde_json::to_vec(claims).expect("claims of strings and integers serialize");
+    let mut payload =
+        serde_json::to_value(claims).expect("claims of strings and integers serialize");
+    if let serde_json::Value::Object(map) = &mut payload {
+        for (k, v) in extra {
+            if !map.contains_key(k) {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let payload = serde_json::to_vec(&payload).expect("a JSON value serializes");
     let mut token = format!("{}.{}", b64_encode(&header), b64_encode(&payload));
     let signature = key.sign(token.as_bytes());
     token.push('.');

@@ -231,6 +231,8 @@ pub async fn create(
         else {
             return Err(Error::internal("validated hook lost a required field"));
         };
+        // A script that does not compile is refused now, not at its first invocation.
+        state.executor.check_script(&script).await?;
         let hook = Hook {
             id: HookId::generate(),
             name,
@@ -272,6 +274,9 @@ pub async fn update(
         v.reject_unknown(&map, &["name", "script", "enabled", "dependencies"]);
         let fields = common_fields(&map, &mut v);
         v.finish()?;
+        if let Some(script) = &fields.script {
+            state.executor.check_script(script).await?;
+        }
         let patch = HookPatch {
             name: fields.name,
             script: fields.script,

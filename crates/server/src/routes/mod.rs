@@ -6,6 +6,7 @@ mod grants;
 mod hooks;
 mod public;
 mod query;
+mod run;
 mod secrets;
 mod token;
 
@@ -81,6 +82,18 @@ pub fn api_routes() -> Vec<ApiRoute> {
             "/api/v2/hooks/{id}/secrets",
             &[DeleteHooks],
             delete(secrets::remove),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/hooks/{id}/run",
+            &[UpdateHooks],
+            post(run::run),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/triggers/{trigger_id}/invoke",
+            &[ExecuteHooks],
+            post(run::invoke),
         ),
         r(
             Method::GET,

@@ -8,12 +8,15 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hookhaven_core::Scope;
-use hookhaven_crypto::{sign_access_token, AccessClaims};
+use hookhaven_core::TriggerId;
+use hookhaven_crypto::{sign_access_token_with, AccessClaims};
+use hookhaven_runtime::TriggerResult;
 use hookhaven_store::GrantFilter;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::error::OAuthError;
+use crate::execution::HookExecutor;
 use crate::state::AppState;
 
 /// The parameters of a token request. The secret is wiped when this is dropped.
@@ -263,17 +266,20 @@ async fn issue_token(
         }
     }
     granted.sort();
-    let scopes: Vec<Scope> = match request.scope.as_deref().map(str::trim) {
-        None | Some("") => granted,
+    let requested: Vec<Scope> = match request.scope.as_deref().map(str::trim) {
+        None | Some("") => granted.clone(),
         Some(requested) => {
             let requested: Vec<&str> = requested.split_whitespace().collect();
             granted
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|s| requested.contains(&s.as_str()))
                 .collect()
         }
     };
-
+    let client = credentials.map(|c| c.client);
+    let (scopes, hook_claims) =
+        run_credentials_exchange(state, client.as_ref(), &audience, requested, &granted).await?;
     let now = hookhaven_core::now_ms() / 1000;
     let lifetime = state.config.token_lifetime_secs;
     let claims = AccessClaims {
@@ -288,10 +294,11 @@ async fn issue_token(
     };
     // RSA signing is the costly step; keep it off the async workers.
     let key_state = state.clone();
-    let token =
-        tokio::task::spawn_blocking(move || sign_access_token(&key_state.signing_key, &claims))
-            .await
-            .map_err(|e| OAuthError::from(hookhaven_core::Error::internal(e)))?;
+    let token = tokio::task::spawn_blocking(move || {
+        sign_access_token_with(&key_state.signing_key, &claims, &hook_claims)
+    })
+    .await
+    .map_err(|e| OAuthError::from(hookhaven_core::Error::internal(e)))?;
     let mut response = crate::error::json_response(
         StatusCode::OK,
         &json!({
@@ -306,6 +313,65 @@ async fn issue_token(
         header::HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+/// Runs the enabled credentials-exchange hook, if there is one. Its `scope` replaces the
+/// token's scopes (leaving it out means no scopes, as on Auth0), but only scopes the
+/// client was granted survive: a hook cannot raise a client's rights on this API. Its
+/// namespaced claims go into the token. Its errors become the token endpoint's answer.
+async fn run_credentials_exchange(
+    state: &AppState,
+    client: Option<&hookhaven_core::Client>,
+    audience: &str,
+    scopes: Vec<Scope>,
+    granted: &[Scope],
+) -> Result<(Vec<Scope>, serde_json::Map<String, Value>), OAuthError> {
+    let hook =
+        HookExecutor::enabled_hook(state.store.as_ref(), TriggerId::CredentialsExchange).await?;
+    let (Some(hook), Some(client)) = (hook, client) else {
+        return Ok((scopes, serde_json::Map::new()));
+    };
+    let tenant = state
+        .config
+        .domain
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let payload = json!({
+        "audience": audience,
+        "client": {"id": client.client_id, "name": client.name, "tenant": tenant, "metadata": {}},
+        "scope": scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    });
+    let (invocation, _) = state
+        .executor
+        .prepare(state.store.as_ref(), &state.keyring, &hook, None, payload)
+        .await?;
+    let outcome = state.executor.invoke(invocation).await;
+    match outcome.result {
+        Ok(TriggerResult::CredentialsExchange { scope, claims }) => {
+            let scope = scope.unwrap_or_default();
+            let kept = granted
+                .iter()
+                .copied()
+                .filter(|s| scope.iter().any(|wanted| wanted == s.as_str()))
+                .collect();
+            Ok((kept, claims))
+        }
+        Ok(_) => Err(OAuthError::from(hookhaven_core::Error::internal(
+            "credentials-exchange hook gave another trigger's result",
+        ))),
+        Err(e) => {
+            tracing::info!(hook_id = %hook.id, code = e.code, status = e.status, "credentials-exchange hook refused the token");
+            let status =
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Err(OAuthError {
+                status,
+                error: e.code,
+                description: e.message,
+            })
+        }
+    }
 }
 
 #[cfg(test)]
