@@ -72,9 +72,28 @@ impl SecretValue {
         &self.0
     }
 
+    /// True for a value that must never be stored: the placeholder every read returns
+    /// (D1), or an auth0-deploy-cli keyword that was never replaced (`##NAME##`,
+    /// `@@NAME@@`), which a0deploy sends as literal text when a mapping is missing.
+    /// Writes treat both as "keep the current value".
     pub fn is_placeholder(&self) -> bool {
-        self.0 == PLACEHOLDER
+        self.0 == PLACEHOLDER || is_unresolved_keyword(&self.0)
     }
+}
+
+/// `##NAME##` or `@@NAME@@` with a keyword name of letters, digits, `_` or `-`.
+fn is_unresolved_keyword(s: &str) -> bool {
+    let inner = |marker: &str| {
+        s.strip_prefix(marker)
+            .and_then(|rest| rest.strip_suffix(marker))
+            .is_some_and(|name| {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            })
+    };
+    inner("##") || inner("@@")
 }
 
 impl std::fmt::Debug for SecretValue {
@@ -130,6 +149,16 @@ mod tests {
         let big = "x".repeat(SECRET_VALUE_MAX_LEN + 1);
         let err = SecretValue::new(big.clone()).unwrap_err();
         assert!(!err.message().contains(&big[..100]));
+    }
+
+    #[test]
+    fn unresolved_keywords_count_as_placeholders() {
+        for keep in [PLACEHOLDER, "##API_KEY##", "@@API_KEY@@", "##a-b_1##"] {
+            assert!(SecretValue::new(keep.into()).unwrap().is_placeholder(), "{keep}");
+        }
+        for value in ["##", "####", "## KEY ##", "##KEY", "x##KEY##", "@@KEY##", "_VALUE_NOT_SHOWN", "real"] {
+            assert!(!SecretValue::new(value.into()).unwrap().is_placeholder(), "{value}");
+        }
     }
 
     #[test]
