@@ -1,6 +1,9 @@
 //! The `hookhaven` binary: the server and the offline administration commands.
 
+mod admins;
 mod commands;
+mod db;
+mod deploy;
 mod settings;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +31,18 @@ enum Command {
     /// Read the audit log directly from a data dir.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage the Dashboard's administrators directly on a data dir (no server needed).
+    #[command(subcommand)]
+    Admins(admins::AdminsCommand),
+    /// Copy a database to another backend (`db migrate`), or back up SQLite (`db backup`).
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Export hooks and secret names from a server in auth0-deploy-cli's files (yaml or directory).
+    #[command(visible_alias = "dump")]
+    Export(deploy::ExportArgs),
+    /// Plan, then apply, hooks and secrets from auth0-deploy-cli's files to a server.
+    #[command(visible_alias = "deploy")]
+    Import(deploy::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -107,6 +122,10 @@ fn main() -> std::process::ExitCode {
                 actor,
                 limit,
             }) => commands::audit_list(storage, hook, actor, limit).await,
+            Command::Db(command) => db::run(command).await,
+            Command::Admins(command) => admins::run(command).await,
+            Command::Export(args) => deploy::export(args).await,
+            Command::Import(args) => deploy::import(args).await,
         }
     });
     match result {

@@ -35,6 +35,11 @@ pub enum Error {
     ResourceServerNotFound(String),
     #[error("A client grant for this client and audience already exists.")]
     GrantExists,
+    /// A Dashboard administrator with this email already exists.
+    #[error("An administrator with this email already exists.")]
+    AdminExists,
+    #[error("The administrator does not exist")]
+    AdminNotFound,
     /// A stored secret could not be decrypted (corrupt bytes or a lost key).
     #[error("Internal error")]
     CorruptSecret { hook_id: String, name: String },
@@ -57,8 +62,12 @@ impl Error {
             | Error::SecretNotFound(_)
             | Error::ClientNotFound
             | Error::GrantNotFound
-            | Error::ResourceServerNotFound(_) => 404,
-            Error::HookNameTaken | Error::SecretExists(_) | Error::GrantExists => 409,
+            | Error::ResourceServerNotFound(_)
+            | Error::AdminNotFound => 404,
+            Error::HookNameTaken
+            | Error::SecretExists(_)
+            | Error::GrantExists
+            | Error::AdminExists => 409,
             Error::Unavailable(_) => 503,
             Error::CorruptSecret { .. } | Error::Internal(_) => 500,
         }
@@ -78,6 +87,8 @@ impl Error {
             Error::GrantNotFound => "inexistent_client_grant",
             Error::ResourceServerNotFound(_) => "inexistent_resource_server",
             Error::GrantExists => "client_grant_conflict",
+            Error::AdminExists => "admin_exists",
+            Error::AdminNotFound => "inexistent_admin",
             Error::CorruptSecret { .. } | Error::Unavailable(_) | Error::Internal(_) => {
                 return None
             }

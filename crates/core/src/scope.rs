@@ -29,9 +29,12 @@ pub enum Scope {
     /// `POST /api/v2/triggers/{triggerId}/invoke`.
     #[serde(rename = "execute:hooks")]
     ExecuteHooks,
+    /// Rotate a client's secret (`POST /api/v2/clients/{id}/rotate-secret`), as on Auth0.
+    #[serde(rename = "update:client_keys")]
+    UpdateClientKeys,
 }
 
-pub const ALL_SCOPES: [Scope; 11] = [
+pub const ALL_SCOPES: [Scope; 12] = [
     Scope::ReadHooks,
     Scope::CreateHooks,
     Scope::UpdateHooks,
@@ -43,6 +46,7 @@ pub const ALL_SCOPES: [Scope; 11] = [
     Scope::CreateClientGrants,
     Scope::DeleteClientGrants,
     Scope::ExecuteHooks,
+    Scope::UpdateClientKeys,
 ];
 
 impl Scope {
@@ -59,6 +63,7 @@ impl Scope {
             Scope::CreateClientGrants => "create:client_grants",
             Scope::DeleteClientGrants => "delete:client_grants",
             Scope::ExecuteHooks => "execute:hooks",
+            Scope::UpdateClientKeys => "update:client_keys",
         }
     }
 

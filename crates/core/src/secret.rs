@@ -154,10 +154,25 @@ mod tests {
     #[test]
     fn unresolved_keywords_count_as_placeholders() {
         for keep in [PLACEHOLDER, "##API_KEY##", "@@API_KEY@@", "##a-b_1##"] {
-            assert!(SecretValue::new(keep.into()).unwrap().is_placeholder(), "{keep}");
+            assert!(
+                SecretValue::new(keep.into()).unwrap().is_placeholder(),
+                "{keep}"
+            );
         }
-        for value in ["##", "####", "## KEY ##", "##KEY", "x##KEY##", "@@KEY##", "_VALUE_NOT_SHOWN", "real"] {
-            assert!(!SecretValue::new(value.into()).unwrap().is_placeholder(), "{value}");
+        for value in [
+            "##",
+            "####",
+            "## KEY ##",
+            "##KEY",
+            "x##KEY##",
+            "@@KEY##",
+            "_VALUE_NOT_SHOWN",
+            "real",
+        ] {
+            assert!(
+                !SecretValue::new(value.into()).unwrap().is_placeholder(),
+                "{value}"
+            );
         }
     }
 

@@ -263,7 +263,10 @@ impl ImportReport {
             return out;
         }
         if !self.failed.is_empty() {
-            out.push_str(&format!("Import FAILED after {} change(s):\n", self.applied.len()));
+            out.push_str(&format!(
+                "Import FAILED after {} change(s):\n",
+                self.applied.len()
+            ));
             for f in &self.failed {
                 out.push_str(&format!("  failed: {f}\n"));
             }
@@ -302,13 +305,20 @@ pub fn load_files(
 }
 
 /// Reads the server and plans the import (no change yet).
-pub async fn plan_import(api: &Api, loaded: Loaded, opts: &ImportOptions, progress: &Progress) -> anyhow::Result<ImportReport> {
+pub async fn plan_import(
+    api: &Api,
+    loaded: Loaded,
+    opts: &ImportOptions,
+    progress: &Progress,
+) -> anyhow::Result<ImportReport> {
     let mut warnings = loaded.warnings;
     let remote = api.fetch_hooks(progress).await?;
     let plan = match &loaded.hooks {
         Some(local) => plan::plan(local, &remote, opts.allow_delete)?,
         None => {
-            warnings.push("the files hold no `hooks`, so nothing on the server is managed or changed".into());
+            warnings.push(
+                "the files hold no `hooks`, so nothing on the server is managed or changed".into(),
+            );
             Plan::default()
         }
     };
@@ -328,7 +338,11 @@ pub async fn plan_import(api: &Api, loaded: Loaded, opts: &ImportOptions, progre
 
 /// Applies a plan made by [`plan_import`] (nothing for a dry run), then lists the secrets
 /// it left without a value.
-pub async fn apply_import(api: &Api, report: &mut ImportReport, progress: &Progress) -> anyhow::Result<()> {
+pub async fn apply_import(
+    api: &Api,
+    report: &mut ImportReport,
+    progress: &Progress,
+) -> anyhow::Result<()> {
     if !report.dry_run && report.plan.has_changes() {
         check_scopes(api, &report.plan)?;
         apply(api, report, progress).await;
@@ -351,7 +365,12 @@ pub async fn apply_import(api: &Api, report: &mut ImportReport, progress: &Progr
 }
 
 /// Plans, then (unless it is a dry run) applies.
-pub async fn import(api: &Api, loaded: Loaded, opts: &ImportOptions, progress: &Progress) -> anyhow::Result<ImportReport> {
+pub async fn import(
+    api: &Api,
+    loaded: Loaded,
+    opts: &ImportOptions,
+    progress: &Progress,
+) -> anyhow::Result<ImportReport> {
     let mut report = plan_import(api, loaded, opts, progress).await?;
     apply_import(api, &mut report, progress).await?;
     Ok(report)

@@ -7,12 +7,14 @@ pub mod auth;
 pub mod body;
 pub mod bootstrap;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod execution;
 pub mod ratelimit;
 pub mod registry;
 pub mod routes;
 pub mod serve;
+pub mod service;
 pub mod state;
 pub mod tls;
 

@@ -8,6 +8,7 @@
 pub mod conformance;
 mod migrate;
 pub mod postgres;
+pub mod snapshot;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -19,6 +20,9 @@ use hookhaven_core::{
 };
 
 pub use postgres::{ConnectRetry, PgOptions, PgStore};
+pub use snapshot::{
+    AuditSource, HookRecord, SecretRecord, ServerKeyRecord, Snapshot, StoreAuditPages, StoreCounts,
+};
 pub use sqlite::SqliteStore;
 
 /// Opens the store a database URL names: `sqlite://…` or `sqlite::memory:` for
@@ -65,6 +69,58 @@ pub struct StoredAuditEvent {
     pub seq: i64,
     pub event: AuditEvent,
 }
+
+/// A Dashboard administrator. `email` is stored lower-cased; `password_hash` is an
+/// argon2id PHC string made by the server (the store never sees a password).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A signed-in Dashboard session. Only the SHA-256 of the cookie value is stored
+/// (`id_hash`), so a copy of the database does not hold usable cookies. `email` is the
+/// administrator's, joined in when the session is read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminSession {
+    pub id_hash: String,
+    pub admin_id: String,
+    pub email: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl std::fmt::Debug for AdminSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSession")
+            .field("admin_id", &self.admin_id)
+            .field("email", &self.email)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes the sealed value a renamed secret gets from its stored one (`None` = it holds no
+/// value). Called inside the rename's transaction; the server opens the old envelope and
+/// seals the value again under the new name (the name is part of the associated data), or
+/// seals a new value, so the store still only handles envelopes.
+pub type Reseal<'a> =
+    &'a (dyn Fn(Option<&SealedSecret>) -> Result<Option<SealedSecret>> + Send + Sync);
 
 /// The storage contract. Implementations: [`SqliteStore`] and [`PgStore`], which pass the
 /// same conformance tests.
@@ -179,6 +235,75 @@ pub trait Store: Send + Sync + 'static {
     async fn record_audit(&self, event: &AuditEvent) -> Result<()>;
     /// Events newest first, filtered.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>>;
+    /// Events with `seq > after_seq`, oldest first, at most `limit` (1 to
+    /// [`snapshot::MAX_AUDIT_PAGE`]): the whole log, page by page, for copying it.
+    async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredAuditEvent>>;
+
+    // ---- copying a whole database (`hookhaven db migrate`) ----
+
+    /// How many rows each table holds, read in one snapshot.
+    async fn counts(&self) -> Result<StoreCounts>;
+    /// True when no table holds a row.
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.counts().await?.is_empty())
+    }
+    /// Every hook, secret (sealed, as stored), client (with its secret HMAC), grant and
+    /// server key, read in one snapshot. The audit log is read with [`Store::audit_after`].
+    async fn export_snapshot(&self) -> Result<Snapshot>;
+    /// Writes `snapshot` and every event `audit` yields (keeping their `seq`) into this
+    /// store, in one transaction: all of it or nothing. Refuses (`Internal`, changing
+    /// nothing) unless the store is empty. Rows keep their order, timestamps and sealed
+    /// values; later inserts continue after the highest imported `seq`.
+    async fn import_snapshot(&self, snapshot: &Snapshot, audit: &mut dyn AuditSource)
+        -> Result<()>;
+
+    // ---- Hookhaven extensions: secret rename, client secret rotation ----
+
+    /// Renames the secret `from` to `to` (which may equal `from`) and stores the value
+    /// `reseal` makes from the stored one, in one transaction with `audit`.
+    /// `SecretNotFound(from)` if there is no such secret; `SecretExists(to)` if another
+    /// secret is already called `to`. Nothing changes on any error.
+    async fn rename_secret(
+        &self,
+        hook: &HookId,
+        from: &SecretName,
+        to: &SecretName,
+        reseal: Reseal<'_>,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// Replaces a client's secret HMAC (D5). `ClientNotFound` if there is no such client.
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        secret_hmac: &[u8],
+        audit: &AuditEvent,
+    ) -> Result<()>;
+
+    // ---- Dashboard administrators and sessions ----
+
+    /// `AdminExists` if the email is taken.
+    async fn create_admin(&self, admin: &Admin, audit: &AuditEvent) -> Result<()>;
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>>;
+    /// Every administrator, in creation order.
+    async fn list_admins(&self) -> Result<Vec<Admin>>;
+    /// Deletes an administrator and their sessions. `AdminNotFound` if there is none.
+    async fn delete_admin(&self, email: &str, audit: &AuditEvent) -> Result<()>;
+    /// Stores a new session (its `email` is ignored), with the sign-in's audit event.
+    /// `AdminNotFound` if its administrator does not exist.
+    async fn create_admin_session(&self, session: &AdminSession, audit: &AuditEvent) -> Result<()>;
+    async fn admin_session(&self, id_hash: &str) -> Result<Option<AdminSession>>;
+    /// Records activity on a session at `at` (ms), which postpones its idle expiry. Never
+    /// moves it back.
+    async fn touch_admin_session(&self, id_hash: &str, at: i64) -> Result<()>;
+    /// Ends a session; an unknown one is not an error. Writes `audit` when given.
+    async fn delete_admin_session(&self, id_hash: &str, audit: Option<&AuditEvent>) -> Result<()>;
+    /// Deletes sessions idle since before `idle_before` or created before
+    /// `created_before` (ms). Returns how many.
+    async fn delete_expired_admin_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> Result<u64>;
 }
 
 #[cfg(test)]

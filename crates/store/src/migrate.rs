@@ -14,11 +14,19 @@ pub(crate) struct Migration {
 }
 
 /// The SQLite schema history. Append only: a released migration never changes.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    // Dashboard administrators and sessions.
+    Migration {
+        version: 2,
+        name: "dashboard",
+        sql: include_str!("../migrations/sqlite/0002_dashboard.sql"),
+    },
+];
 
 /// What a backend provides to the runner.
 #[async_trait]

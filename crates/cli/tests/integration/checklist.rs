@@ -88,7 +88,9 @@ async fn p2_placeholder_is_shown_and_never_stored() {
     );
     // An auth0-deploy-cli keyword that was never replaced is not a value either.
     for keyword in ["##REAL##", "@@REAL@@"] {
-        let (status, _) = api.patch(&path, &json!({ "REAL": keyword }).to_string()).await;
+        let (status, _) = api
+            .patch(&path, &json!({ "REAL": keyword }).to_string())
+            .await;
         assert_eq!(status, 201);
         assert_eq!(
             stored_value(&server, &id, "REAL").await.as_deref(),

@@ -32,6 +32,11 @@ fn expected() -> HashMap<(&'static str, &'static str), Vec<Scope>> {
             vec![CreateHooks, UpdateHooks],
         ),
         (("DELETE", "/api/v2/hooks/{id}/secrets"), vec![DeleteHooks]),
+        // Hookhaven extension: rename a secret and/or change its value.
+        (
+            ("PATCH", "/api/v2/hooks/{id}/secrets/{name}"),
+            vec![CreateHooks, UpdateHooks],
+        ),
         (("POST", "/api/v2/hooks/{id}/run"), vec![UpdateHooks]),
         (
             ("POST", "/api/v2/triggers/{trigger_id}/invoke"),
@@ -41,6 +46,10 @@ fn expected() -> HashMap<(&'static str, &'static str), Vec<Scope>> {
         (("POST", "/api/v2/clients"), vec![CreateClients]),
         (("GET", "/api/v2/clients/{id}"), vec![ReadClients]),
         (("DELETE", "/api/v2/clients/{id}"), vec![DeleteClients]),
+        (
+            ("POST", "/api/v2/clients/{id}/rotate-secret"),
+            vec![UpdateClientKeys],
+        ),
         (("GET", "/api/v2/client-grants"), vec![ReadClientGrants]),
         (("POST", "/api/v2/client-grants"), vec![CreateClientGrants]),
         (
@@ -58,6 +67,7 @@ fn body_for(method: &str, path: &str) -> Option<&'static str> {
         ("PATCH", "/api/v2/hooks/{id}") => Some(r#"{"enabled":false}"#),
         ("POST" | "PATCH", "/api/v2/hooks/{id}/secrets") => Some(r#"{"K":"v"}"#),
         ("DELETE", "/api/v2/hooks/{id}/secrets") => Some(r#"["K"]"#),
+        ("PATCH", "/api/v2/hooks/{id}/secrets/{name}") => Some(r#"{"name":"K2"}"#),
         ("POST", "/api/v2/clients") => Some(r#"{"name":"matrix"}"#),
         ("POST", "/api/v2/client-grants") => {
             Some(r#"{"client_id":"nobody","audience":"x","scope":[]}"#)
@@ -135,7 +145,8 @@ async fn every_route_by_every_credential() {
         );
         let url_path = path
             .replace("{id}", "01ZZZZZZZZZZZZZZZZZZZZZZZZ")
-            .replace("{trigger_id}", "send-phone-message");
+            .replace("{trigger_id}", "send-phone-message")
+            .replace("{name}", "K");
         let body = body_for(method.as_str(), path);
 
         for (case, token, message) in &rejected {

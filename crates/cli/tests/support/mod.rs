@@ -40,6 +40,9 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Reuse this database instead of a fresh one (for restarts).
     pub database_url: Option<String>,
+    /// `--domain` (the issuer and audience) instead of the listen address, e.g. one name
+    /// shared by several instances.
+    pub domain: Option<String>,
 }
 
 /// The PostgreSQL server the suite uses when `HOOKHAVEN_TEST_BACKEND=postgres`.
@@ -154,7 +157,8 @@ impl Server {
             ),
         };
         let port = free_port();
-        let domain = format!("127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{port}");
+        let domain = options.domain.clone().unwrap_or_else(|| listen.clone());
         let log_dir = data_dir.parent().unwrap_or(Path::new("/tmp")).to_path_buf();
         let log_path = log_dir.join(format!("server-{port}.log"));
         let log_file = File::create(&log_path).map_err(|e| e.to_string())?;
@@ -164,7 +168,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--listen")
-            .arg(&domain)
+            .arg(&listen)
             .arg("--domain")
             .arg(&domain)
             .arg("--database-url")
@@ -241,7 +245,7 @@ impl Server {
                 .then(|| data_dir.join("tls").join("cert.pem")),
             data_dir,
             port,
-            base: format!("{scheme}://{domain}"),
+            base: format!("{scheme}://{listen}"),
             domain,
             log_path,
             stdout_lines: lines,
@@ -462,4 +466,118 @@ impl<'a> Api<'a> {
         assert_eq!(status, 201, "{hook}");
         hook["id"].as_str().expect("id").to_string()
     }
+}
+
+/// Every audit event so far, oldest first, as `(action, hook id)`.
+pub async fn audit_actions(server: &Server) -> Vec<(String, Option<String>)> {
+    let opened = hookhaven_server::open_data_dir(&server.config())
+        .await
+        .expect("open data dir");
+    let mut events = Vec::new();
+    let mut before_seq = None;
+    loop {
+        let filter = hookhaven_core::AuditFilter {
+            before_seq,
+            limit: 500,
+            ..Default::default()
+        };
+        let page = opened.store.list_audit(&filter).await.expect("audit");
+        let Some(last) = page.last() else { break };
+        before_seq = Some(last.seq);
+        events.extend(
+            page.into_iter()
+                .map(|s| (s.seq, s.event.action, s.event.hook_id)),
+        );
+    }
+    events.sort_by_key(|e| e.0);
+    events.into_iter().map(|(_, a, h)| (a, h)).collect()
+}
+
+// ---- several instances, crashes, and databases of one's own (multi_instance.rs) ----
+
+/// A PostgreSQL database of one's own, dropped at the end of the test, whatever backend
+/// the suite runs on.
+pub struct PgTestDatabase {
+    _database: TestDatabase,
+    pub url: String,
+}
+
+/// A fresh PostgreSQL database, or `None` after printing `SKIPPED` when the server is
+/// unreachable and CI is not `true` (in CI an unreachable server fails the test).
+pub fn postgres_database() -> Option<PgTestDatabase> {
+    if let Err(problem) = psql(&postgres_admin_url(), "SELECT 1") {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("PostgreSQL is unreachable and CI=true: {problem}");
+        }
+        eprintln!("SKIPPED: PostgreSQL is unreachable: {}", problem.trim());
+        return None;
+    }
+    let (database, url) = TestDatabase::create().expect("create a test database");
+    Some(PgTestDatabase {
+        _database: database,
+        url,
+    })
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// SIGKILL: the process dies at once, mid-request, with no shutdown of any kind.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("server running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait for the killed server");
+    }
+
+    /// A second instance on this one's database and domain, with a data dir of its own:
+    /// the master keyring comes from `HOOKHAVEN_MASTER_KEY` (the text of this one's key
+    /// file), so nothing but the database and the key is shared. The admin credentials
+    /// file is copied over only because the harness reads the credentials from the data
+    /// dir; the instance itself never reads it.
+    pub fn start_peer(&self) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        std::fs::copy(
+            self.data_dir.join("admin-credentials.json"),
+            data_dir.join("admin-credentials.json"),
+        )
+        .expect("copy the admin credentials");
+        let key = std::fs::read_to_string(self.data_dir.join("master.key")).expect("master key");
+        let mut peer = Server::start_with(Options {
+            data_dir: Some(data_dir),
+            database_url: Some(self.database_url.clone()),
+            domain: Some(self.domain.clone()),
+            env: vec![("HOOKHAVEN_MASTER_KEY".into(), key)],
+            ..Default::default()
+        });
+        assert!(
+            !peer.data_dir.join("master.key").exists(),
+            "the peer took its keyring from the environment"
+        );
+        peer._dir = Some(dir);
+        peer
+    }
+}
+
+/// Runs the `hookhaven` binary with these arguments; returns (success, stdout, stderr).
+pub fn run_cli<I, S>(args: I, env: &[(&str, &str)]) -> (bool, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("HOOKHAVEN_MASTER_KEY");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run hookhaven");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

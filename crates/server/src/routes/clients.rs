@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::registry;
 use crate::state::AppState;
 
-fn client_json(client: &Client, secret: Option<&str>) -> Value {
+pub(super) fn client_json(client: &Client, secret: Option<&str>) -> Value {
     let mut body = json!({
         "client_id": client.client_id,
         "name": client.name,

@@ -2,11 +2,12 @@
 //! router and the scope-matrix test both read.
 
 mod clients;
+mod extensions;
 mod grants;
 mod hooks;
 mod public;
 mod query;
-mod run;
+pub(crate) mod run;
 mod secrets;
 mod token;
 
@@ -83,6 +84,13 @@ pub fn api_routes() -> Vec<ApiRoute> {
             &[DeleteHooks],
             delete(secrets::remove),
         ),
+        // Hookhaven extension (D7): rename a secret and/or change its value atomically.
+        r(
+            Method::PATCH,
+            "/api/v2/hooks/{id}/secrets/{name}",
+            HOOK_WRITE,
+            patch(extensions::rename_secret),
+        ),
         r(
             Method::POST,
             "/api/v2/hooks/{id}/run",
@@ -112,6 +120,12 @@ pub fn api_routes() -> Vec<ApiRoute> {
             "/api/v2/clients/{id}",
             &[ReadClients],
             get(clients::read),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/clients/{id}/rotate-secret",
+            &[UpdateClientKeys],
+            post(extensions::rotate_client_secret),
         ),
         r(
             Method::DELETE,

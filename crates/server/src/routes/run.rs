@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use hookhaven_core::{AuditEvent, Error, HookId, TriggerId};
-use hookhaven_runtime::{is_background, sample_payload, HookError, Outcome, TriggerResult};
+use hookhaven_runtime::{is_background, HookError, Outcome, TriggerResult};
 use serde_json::{json, Map, Value};
 
 use super::{audited, json};
@@ -18,7 +18,8 @@ use crate::app::RequestId;
 use crate::auth::Caller;
 use crate::body::{as_string, unusable, JsonBody, Violations};
 use crate::error::{envelope, ApiError};
-use crate::execution::{redact_json, HookExecutor};
+use crate::execution::HookExecutor;
+use crate::service::{self, Actor};
 use crate::state::AppState;
 
 /// A successful result as JSON, in the shape the hook's caller would have seen.
@@ -50,7 +51,7 @@ pub fn result_json(result: &TriggerResult) -> Value {
     }
 }
 
-fn error_json(e: &HookError) -> Value {
+pub fn error_json(e: &HookError) -> Value {
     let mut out = json!({
         "name": e.name,
         "message": e.message,
@@ -71,9 +72,11 @@ pub async fn run(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = HookId::parse(&id)?;
-    let event =
-        AuditEvent::success(&caller.client_id, "hook.run", Some(&request_id.0)).hook(id.as_str());
-    let result = async {
+    let actor = Actor {
+        id: &caller.client_id,
+        request_id: Some(&request_id.0),
+    };
+    let parsed = async {
         // An empty body runs the saved script on the trigger's sample payload.
         let map = match body.0 {
             Ok(None) => Map::new(),
@@ -93,35 +96,15 @@ pub async fn run(
             })
             .map(str::to_string);
         v.finish()?;
-        let hook = state.store.get_hook(&id).await?;
-        let payload = map
-            .get("payload")
-            .cloned()
-            .unwrap_or_else(|| sample_payload(hook.trigger_id));
-        let (invocation, secrets) = state
-            .executor
-            .prepare(state.store.as_ref(), &state.keyring, &hook, script, payload)
-            .await?;
-        // The audit record of a run is written before the code runs: a run that
-        // exfiltrates is still on record.
-        state.store.record_audit(&event).await?;
-        let outcome = state.executor.invoke(invocation).await;
-        let mut body = match &outcome.result {
-            Ok(result) => json!({ "result": result_json(result) }),
-            Err(e) => json!({ "error": error_json(e) }),
-        };
-        body["logs"] = json!(outcome.logs);
-        body["logs_truncated"] = json!(outcome.logs_truncated);
-        body["duration_ms"] = json!(outcome.duration.as_secs_f64() * 1000.0);
-        redact_json(&mut body, &secrets);
-        Ok::<Value, Error>(body)
+        Ok::<_, Error>((script, map.get("payload").cloned()))
     }
     .await;
-    let body = match result {
-        Ok(body) => body,
-        // Failures before the run are audited; a hook's own failure is a successful run.
+    let event = AuditEvent::success(actor.id, "hook.run", actor.request_id).hook(id.as_str());
+    let (script, payload) = match parsed {
+        Ok(p) => p,
         Err(e) => return Err(audited(&state, event, Err::<(), _>(e)).await.unwrap_err()),
     };
+    let body = service::run_hook(&state, actor, &id, script, payload).await?;
     Ok(json(StatusCode::OK, &body))
 }
 

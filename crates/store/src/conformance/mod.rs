@@ -6,9 +6,11 @@
 mod audit;
 mod clients;
 mod concurrency;
+mod dashboard;
 mod helpers;
 mod hooks;
 mod secrets;
+mod snapshot;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -18,8 +20,10 @@ use crate::Store;
 pub use audit::*;
 pub use clients::*;
 pub use concurrency::*;
+pub use dashboard::*;
 pub use hooks::*;
 pub use secrets::*;
+pub use snapshot::*;
 
 /// A fresh store, plus whatever must live as long as it (a temporary directory, a
 /// throw-away schema).
@@ -67,6 +71,13 @@ macro_rules! conformance_tests {
             concurrent_adds_of_one_name_create_it_once,
             concurrent_enables_leave_one_hook_enabled,
             concurrent_secret_writes_match_a_serial_order,
+        );
+        // The Dashboard's additions.
+        $crate::conformance_tests!(@each $harness;
+            admins_crud_and_unique_emails,
+            admin_sessions_expire_and_go_with_their_admin,
+            renaming_a_secret_is_atomic,
+            client_secrets_rotate,
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

@@ -113,3 +113,18 @@ pub(super) async fn delete(conn: &mut PgConnection, client_id: &str) -> Result<b
         .map_err(db_error)?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Replaces a client's secret HMAC. False if there is no such client.
+pub(super) async fn set_secret_hmac(
+    conn: &mut PgConnection,
+    client_id: &str,
+    secret_hmac: &[u8],
+) -> Result<bool> {
+    let done = sqlx::query("UPDATE clients SET secret_hmac = $1 WHERE client_id = $2")
+        .bind(secret_hmac)
+        .bind(client_id)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected() > 0)
+}

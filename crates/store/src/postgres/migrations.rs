@@ -11,11 +11,19 @@ use super::error::db_error;
 use crate::migrate::{self, Migration, MigrationTarget};
 
 /// The PostgreSQL schema history. Append only: a released migration never changes.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    // Dashboard administrators and sessions.
+    Migration {
+        version: 2,
+        name: "dashboard",
+        sql: include_str!("../../migrations/postgres/0002_dashboard.sql"),
+    },
+];
 
 /// The advisory lock key of the migration run, per schema: installations in separate
 /// schemas of one database migrate independently.

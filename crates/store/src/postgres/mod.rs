@@ -18,6 +18,7 @@
 //! one table; `store` composes them into the transactions of the [`Store`](crate::Store)
 //! trait.
 
+mod admins;
 mod audit;
 mod clients;
 mod connect;
@@ -28,6 +29,7 @@ mod migrations;
 mod paging;
 mod secrets;
 mod server_keys;
+mod snapshot;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -150,3 +150,52 @@ pub(super) async fn key_ids(conn: &mut PgConnection) -> Result<Vec<String>> {
     .await
     .map_err(db_error)
 }
+
+/// The sealed value of one secret: `None` if there is no such secret, `Some(None)` if it
+/// holds no value.
+pub(super) async fn value(
+    conn: &mut PgConnection,
+    hook: &HookId,
+    name: &SecretName,
+) -> Result<Option<Option<SealedSecret>>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT value FROM hook_secrets WHERE hook_id = $1 AND name = $2")
+            .bind(hook.as_str())
+            .bind(name.as_str())
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
+    Ok(row.map(|(v,)| v.map(SealedSecret::from_envelope)))
+}
+
+/// Gives the secret `from` the name `to` and the value `value`, keeping its place in the
+/// listing order. `SecretExists` if another secret is called `to`.
+pub(super) async fn rename(
+    conn: &mut PgConnection,
+    hook: &HookId,
+    from: &SecretName,
+    to: &SecretName,
+    value: Option<&SealedSecret>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE hook_secrets SET name = $1, value = $2, key_id = $3, updated_at = $4 \
+         WHERE hook_id = $5 AND name = $6",
+    )
+    .bind(to.as_str())
+    .bind(value.map(SealedSecret::envelope))
+    .bind(value.map(SealedSecret::key_id))
+    .bind(now)
+    .bind(hook.as_str())
+    .bind(from.as_str())
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if unique_violation(&e) == Some("hook_secrets_hook_id_name_key") {
+            Error::SecretExists(to.as_str().to_string())
+        } else {
+            db_error(e)
+        }
+    })?;
+    Ok(())
+}

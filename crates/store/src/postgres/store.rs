@@ -15,8 +15,13 @@ use hookhaven_core::{
 use sqlx::{Postgres, Transaction};
 
 use super::error::{db_error, is_conflict};
-use super::{audit, clients, grants, hooks, secrets, server_keys, PgStore, PING_TIMEOUT};
-use crate::{ClientCredentials, GrantFilter, SecretEntry, Store, StoredAuditEvent};
+use super::{
+    admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, PgStore, PING_TIMEOUT,
+};
+use crate::{
+    Admin, AdminSession, AuditSource, ClientCredentials, GrantFilter, Reseal, SecretEntry,
+    Snapshot, Store, StoreCounts, StoredAuditEvent,
+};
 
 /// How many times a transaction runs before a conflict is reported as `Unavailable`.
 const ATTEMPTS: u32 = 6;
@@ -432,6 +437,147 @@ impl Store for PgStore {
 
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>> {
         audit::list(&mut *self.conn().await?, filter).await
+    }
+
+    async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredAuditEvent>> {
+        audit::after(&mut *self.conn().await?, after_seq, limit).await
+    }
+
+    // ---- copying a whole database ----
+
+    async fn counts(&self) -> Result<StoreCounts> {
+        // One statement: one snapshot.
+        snapshot::counts(&mut *self.conn().await?).await
+    }
+
+    async fn export_snapshot(&self) -> Result<Snapshot> {
+        let mut tx = self.read().await?;
+        let exported = snapshot::export(&mut tx).await?;
+        commit(tx).await?;
+        Ok(exported)
+    }
+
+    async fn import_snapshot(
+        &self,
+        data: &Snapshot,
+        audit_source: &mut dyn AuditSource,
+    ) -> Result<()> {
+        // One transaction, not retried: the audit source cannot be read twice. An error
+        // anywhere drops it, which rolls everything back.
+        let mut tx = self.write().await?;
+        snapshot::import(&mut tx, data, audit_source).await?;
+        commit(tx).await
+    }
+
+    // ---- Hookhaven extensions: secret rename, client secret rotation ----
+
+    async fn rename_secret(
+        &self,
+        hook: &HookId,
+        from: &SecretName,
+        to: &SecretName,
+        reseal: Reseal<'_>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        retrying("rename_secret", || async {
+            let now = now_ms();
+            let mut tx = self.write().await?;
+            // The hook lock orders this with every other write to the hook's secrets.
+            hooks::lock(&mut tx, hook).await?;
+            let current = secrets::value(&mut tx, hook, from)
+                .await?
+                .ok_or_else(|| Error::SecretNotFound(from.as_str().to_string()))?;
+            if to != from && secrets::exists(&mut tx, hook, to).await? {
+                return Err(Error::SecretExists(to.as_str().to_string()));
+            }
+            let value = reseal(current.as_ref())?;
+            secrets::rename(&mut tx, hook, from, to, value.as_ref(), now).await?;
+            audit_and_commit(tx, audit).await
+        })
+        .await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        secret_hmac: &[u8],
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        retrying("rotate_client_secret", || async {
+            let mut tx = self.write().await?;
+            if !clients::set_secret_hmac(&mut tx, client_id, secret_hmac).await? {
+                return Err(Error::ClientNotFound);
+            }
+            audit_and_commit(tx, audit).await
+        })
+        .await
+    }
+
+    // ---- Dashboard administrators and sessions ----
+
+    async fn create_admin(&self, admin: &Admin, audit: &AuditEvent) -> Result<()> {
+        retrying("create_admin", || async {
+            let mut tx = self.write().await?;
+            admins::insert(&mut tx, admin).await?;
+            audit_and_commit(tx, audit).await
+        })
+        .await
+    }
+
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>> {
+        admins::by_email(&mut *self.conn().await?, email).await
+    }
+
+    async fn list_admins(&self) -> Result<Vec<Admin>> {
+        admins::list(&mut *self.conn().await?).await
+    }
+
+    async fn delete_admin(&self, email: &str, audit: &AuditEvent) -> Result<()> {
+        retrying("delete_admin", || async {
+            let mut tx = self.write().await?;
+            if !admins::delete(&mut tx, email).await? {
+                return Err(Error::AdminNotFound);
+            }
+            audit_and_commit(tx, audit).await
+        })
+        .await
+    }
+
+    async fn create_admin_session(&self, session: &AdminSession, audit: &AuditEvent) -> Result<()> {
+        retrying("create_admin_session", || async {
+            let mut tx = self.write().await?;
+            admins::insert_session(&mut tx, session).await?;
+            audit_and_commit(tx, audit).await
+        })
+        .await
+    }
+
+    async fn admin_session(&self, id_hash: &str) -> Result<Option<AdminSession>> {
+        admins::session(&mut *self.conn().await?, id_hash).await
+    }
+
+    async fn touch_admin_session(&self, id_hash: &str, at: i64) -> Result<()> {
+        admins::touch_session(&mut *self.conn().await?, id_hash, at).await
+    }
+
+    async fn delete_admin_session(&self, id_hash: &str, audit: Option<&AuditEvent>) -> Result<()> {
+        retrying("delete_admin_session", || async {
+            let mut tx = self.write().await?;
+            admins::delete_session(&mut tx, id_hash).await?;
+            match audit {
+                Some(event) => audit_and_commit(tx, event).await,
+                None => commit(tx).await,
+            }
+        })
+        .await
+    }
+
+    async fn delete_expired_admin_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> Result<u64> {
+        admins::delete_expired_sessions(&mut *self.conn().await?, idle_before, created_before).await
     }
 }
 

@@ -143,6 +143,40 @@ mod conformance_suite {
     crate::conformance_tests!(harness());
 }
 
+mod copy_suite {
+    use super::harness;
+
+    crate::conformance_copy_tests!(harness());
+}
+
+/// A SQLite store in a temporary directory, for copies between the backends.
+async fn sqlite_harness() -> Option<Harness> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("hookhaven.db").display());
+    let store = crate::SqliteStore::open(&url).await.expect("open SQLite");
+    Some(Harness::new(Arc::new(store), dir))
+}
+
+/// `hookhaven db migrate`'s usual direction, and back.
+mod copy_sqlite_to_postgres {
+    use super::{harness, sqlite_harness};
+
+    crate::conformance_copy_tests!(@pairs sqlite_harness(), harness();
+        a_snapshot_copies_everything,
+        import_refuses_a_store_that_is_not_empty,
+        a_failed_import_leaves_the_target_empty,
+    );
+}
+
+mod copy_postgres_to_sqlite {
+    use super::{harness, sqlite_harness};
+
+    crate::conformance_copy_tests!(@pairs harness(), sqlite_harness();
+        a_snapshot_copies_everything,
+        a_failed_import_leaves_the_target_empty,
+    );
+}
+
 fn hook(name: &str, trigger: TriggerId, enabled: bool) -> Hook {
     Hook {
         id: HookId::generate(),
@@ -269,13 +303,21 @@ async fn concurrent_starts_apply_migrations_once() {
         applied += n;
         stores.push(store);
     }
-    assert_eq!(applied, 1, "the one migration was applied exactly once");
+    assert_eq!(
+        applied,
+        super::migrations::MIGRATIONS.len(),
+        "each migration was applied exactly once"
+    );
     let recorded: Vec<(i64, String)> =
         sqlx::query_as("SELECT version, name FROM schema_migrations ORDER BY version")
             .fetch_all(&stores[0].pool)
             .await
             .unwrap();
-    assert_eq!(recorded, [(1, "init".to_string())]);
+    let known: Vec<(i64, String)> = super::migrations::MIGRATIONS
+        .iter()
+        .map(|m| (m.version, m.name.to_string()))
+        .collect();
+    assert_eq!(recorded, known);
     // Every instance works on the one schema.
     for (i, store) in stores.iter().enumerate() {
         let h = hook(
@@ -299,7 +341,7 @@ async fn reopening_keeps_data_and_applies_nothing() {
     let (store, applied) = PgStore::open_counting(&schema.url(), test_options())
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, super::migrations::MIGRATIONS.len());
     let h = hook("durable", TriggerId::CredentialsExchange, true);
     store.create_hook(&h, &event()).await.unwrap();
     store.close().await;

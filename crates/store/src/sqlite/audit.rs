@@ -106,6 +106,60 @@ pub(super) async fn list(
     rows.into_iter().map(to_stored).collect()
 }
 
+/// Events after `after_seq`, oldest first: the log page by page, for copying it.
+pub(super) async fn after(
+    conn: &mut SqliteConnection,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<StoredAuditEvent>> {
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT seq, at, actor, action, hook_id, target, secret_names, outcome, detail, \
+         request_id FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(after_seq)
+    .bind(crate::snapshot::audit_page_limit(limit))
+    .fetch_all(conn)
+    .await
+    .map_err(db_error)?;
+    rows.into_iter().map(to_stored).collect()
+}
+
+/// Inserts events keeping their `seq`, many rows per statement (an import).
+pub(super) async fn insert_with_seq(
+    conn: &mut SqliteConnection,
+    events: &[StoredAuditEvent],
+) -> Result<()> {
+    for batch in events.chunks(crate::snapshot::AUDIT_INSERT_BATCH) {
+        let mut names = Vec::with_capacity(batch.len());
+        for stored in batch {
+            names.push(
+                serde_json::to_string(&stored.event.secret_names).map_err(|_| {
+                    Error::internal("audit secret names could not be encoded as JSON")
+                })?,
+            );
+        }
+        let mut query = QueryBuilder::new(
+            "INSERT INTO audit_log (seq, at, actor, action, hook_id, target, secret_names, \
+             outcome, detail, request_id) ",
+        );
+        query.push_values(batch.iter().zip(names), |mut row, (stored, names)| {
+            let e = &stored.event;
+            row.push_bind(stored.seq)
+                .push_bind(e.at)
+                .push_bind(e.actor.as_str())
+                .push_bind(e.action.as_str())
+                .push_bind(e.hook_id.as_deref())
+                .push_bind(e.target.as_deref())
+                .push_bind(names)
+                .push_bind(e.outcome.as_str())
+                .push_bind(e.detail.as_deref())
+                .push_bind(e.request_id.as_deref());
+        });
+        query.build().execute(&mut *conn).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

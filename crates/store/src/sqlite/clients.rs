@@ -113,3 +113,18 @@ pub(super) async fn delete(conn: &mut SqliteConnection, client_id: &str) -> Resu
         .map_err(db_error)?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Replaces a client's secret HMAC. False if there is no such client.
+pub(super) async fn set_secret_hmac(
+    conn: &mut SqliteConnection,
+    client_id: &str,
+    secret_hmac: &[u8],
+) -> Result<bool> {
+    let done = sqlx::query("UPDATE clients SET secret_hmac = ? WHERE client_id = ?")
+        .bind(secret_hmac)
+        .bind(client_id)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected() > 0)
+}

@@ -5,6 +5,7 @@
 //! concurrently with it. Each submodule holds the SQL of one table; `store` composes them
 //! into the transactions of the [`Store`](crate::Store) trait.
 
+mod admins;
 mod audit;
 mod clients;
 mod connect;
@@ -15,6 +16,7 @@ mod migrations;
 mod paging;
 mod secrets;
 mod server_keys;
+mod snapshot;
 mod store;
 #[cfg(test)]
 mod tests;

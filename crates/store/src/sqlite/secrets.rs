@@ -151,3 +151,52 @@ pub(super) async fn key_ids(conn: &mut SqliteConnection) -> Result<Vec<String>> 
     .await
     .map_err(db_error)
 }
+
+/// The sealed value of one secret: `None` if there is no such secret, `Some(None)` if it
+/// holds no value.
+pub(super) async fn value(
+    conn: &mut SqliteConnection,
+    hook: &HookId,
+    name: &SecretName,
+) -> Result<Option<Option<SealedSecret>>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT value FROM hook_secrets WHERE hook_id = ? AND name = ?")
+            .bind(hook.as_str())
+            .bind(name.as_str())
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
+    Ok(row.map(|(v,)| v.map(SealedSecret::from_envelope)))
+}
+
+/// Gives the secret `from` the name `to` and the value `value`, keeping its place in the
+/// listing order. `SecretExists` if another secret is called `to`.
+pub(super) async fn rename(
+    conn: &mut SqliteConnection,
+    hook: &HookId,
+    from: &SecretName,
+    to: &SecretName,
+    value: Option<&SealedSecret>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE hook_secrets SET name = ?, value = ?, key_id = ?, updated_at = ? \
+         WHERE hook_id = ? AND name = ?",
+    )
+    .bind(to.as_str())
+    .bind(value.map(SealedSecret::envelope))
+    .bind(value.map(SealedSecret::key_id))
+    .bind(now)
+    .bind(hook.as_str())
+    .bind(from.as_str())
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if unique_violation(&e) == Some("hook_secrets.hook_id, hook_secrets.name") {
+            Error::SecretExists(to.as_str().to_string())
+        } else {
+            db_error(e)
+        }
+    })?;
+    Ok(())
+}

@@ -12,8 +12,11 @@ use hookhaven_core::{
 use sqlx::{Sqlite, Transaction};
 
 use super::error::db_error;
-use super::{audit, clients, grants, hooks, secrets, server_keys, SqliteStore};
-use crate::{ClientCredentials, GrantFilter, SecretEntry, Store, StoredAuditEvent};
+use super::{admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, SqliteStore};
+use crate::{
+    Admin, AdminSession, AuditSource, ClientCredentials, GrantFilter, Reseal, SecretEntry,
+    Snapshot, Store, StoreCounts, StoredAuditEvent,
+};
 
 async fn commit(tx: Transaction<'static, Sqlite>) -> Result<()> {
     tx.commit().await.map_err(db_error)
@@ -291,5 +294,130 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>> {
         audit::list(&mut *self.reader().await?, filter).await
+    }
+
+    // ---- Hookhaven extensions: secret rename, client secret rotation ----
+
+    async fn rename_secret(
+        &self,
+        hook: &HookId,
+        from: &SecretName,
+        to: &SecretName,
+        reseal: Reseal<'_>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        hooks::require(&mut tx, hook).await?;
+        let current = secrets::value(&mut tx, hook, from)
+            .await?
+            .ok_or_else(|| Error::SecretNotFound(from.as_str().to_string()))?;
+        if to != from && secrets::exists(&mut tx, hook, to).await? {
+            return Err(Error::SecretExists(to.as_str().to_string()));
+        }
+        let value = reseal(current.as_ref())?;
+        secrets::rename(&mut tx, hook, from, to, value.as_ref(), now).await?;
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        secret_hmac: &[u8],
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        if !clients::set_secret_hmac(&mut tx, client_id, secret_hmac).await? {
+            return Err(Error::ClientNotFound);
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    // ---- Dashboard administrators and sessions ----
+
+    async fn create_admin(&self, admin: &Admin, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        admins::insert(&mut tx, admin).await?;
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>> {
+        admins::by_email(&mut *self.reader().await?, email).await
+    }
+
+    async fn list_admins(&self) -> Result<Vec<Admin>> {
+        admins::list(&mut *self.reader().await?).await
+    }
+
+    async fn delete_admin(&self, email: &str, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        if !admins::delete(&mut tx, email).await? {
+            return Err(Error::AdminNotFound);
+        }
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn create_admin_session(&self, session: &AdminSession, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.write().await?;
+        admins::insert_session(&mut tx, session).await?;
+        audit_and_commit(tx, audit).await
+    }
+
+    async fn admin_session(&self, id_hash: &str) -> Result<Option<AdminSession>> {
+        admins::session(&mut *self.reader().await?, id_hash).await
+    }
+
+    async fn touch_admin_session(&self, id_hash: &str, at: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        admins::touch_session(&mut tx, id_hash, at).await?;
+        commit(tx).await
+    }
+
+    async fn delete_admin_session(&self, id_hash: &str, audit: Option<&AuditEvent>) -> Result<()> {
+        let mut tx = self.write().await?;
+        admins::delete_session(&mut tx, id_hash).await?;
+        match audit {
+            Some(event) => audit_and_commit(tx, event).await,
+            None => commit(tx).await,
+        }
+    }
+
+    async fn delete_expired_admin_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let n = admins::delete_expired_sessions(&mut tx, idle_before, created_before).await?;
+        commit(tx).await?;
+        Ok(n)
+    }
+
+    async fn audit_after(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredAuditEvent>> {
+        audit::after(&mut *self.reader().await?, after_seq, limit).await
+    }
+
+    // ---- copying a whole database ----
+
+    async fn counts(&self) -> Result<StoreCounts> {
+        snapshot::counts(&mut *self.reader().await?).await
+    }
+
+    async fn export_snapshot(&self) -> Result<Snapshot> {
+        let mut tx = self.read().await?;
+        let exported = snapshot::export(&mut tx).await?;
+        commit(tx).await?;
+        Ok(exported)
+    }
+
+    async fn import_snapshot(
+        &self,
+        data: &Snapshot,
+        audit_source: &mut dyn AuditSource,
+    ) -> Result<()> {
+        // One write transaction: an error anywhere drops it, which rolls everything back.
+        let mut tx = self.write().await?;
+        snapshot::import(&mut tx, data, audit_source).await?;
+        commit(tx).await
     }
 }

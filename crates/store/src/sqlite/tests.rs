@@ -37,6 +37,12 @@ mod conformance_suite {
     crate::conformance_tests!(harness());
 }
 
+mod copy_suite {
+    use super::harness;
+
+    crate::conformance_copy_tests!(harness());
+}
+
 fn hook(name: &str, enabled: bool) -> Hook {
     Hook {
         id: HookId::generate(),
@@ -124,7 +130,11 @@ async fn reopening_keeps_data_and_applies_migrations_once() {
             .fetch_all(&store.reader)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, "init".to_string())]);
+    let known: Vec<(i64, String)> = crate::migrate::SQLITE
+        .iter()
+        .map(|m| (m.version, m.name.to_string()))
+        .collect();
+    assert_eq!(applied, known);
 }
 
 #[tokio::test]

@@ -1,0 +1,117 @@
+//! Hookhaven extensions to the Management API that change secrets and credentials. They
+//! live on their own paths and answer with their own bodies (D7): Auth0's routes and
+//! bodies are untouched.
+//! - `PATCH /api/v2/hooks/{id}/secrets/{name}` with `{name?, value?}`: renames a secret
+//!   and/or changes its value atomically (the Dashboard's Save).
+//! - `POST /api/v2/clients/{id}/rotate-secret`: Auth0's route, scope `update:client_keys`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use hookhaven_core::{AuditEvent, Error, HookId, SecretName, SecretValue, PLACEHOLDER};
+use serde_json::json;
+
+use super::clients::client_json;
+use super::{audited, json};
+use crate::app::RequestId;
+use crate::auth::Caller;
+use crate::body::{as_string, JsonBody, Violations};
+use crate::error::ApiError;
+use crate::service::{self, Actor};
+use crate::state::AppState;
+
+const NAME_DESC: &str = "The new name of the secret";
+const VALUE_DESC: &str = "The new value of the secret";
+
+/// The secret name in the path, with the API's validation message.
+fn path_name(raw: &str) -> Result<SecretName, Error> {
+    SecretName::parse(raw).map_err(|e| {
+        Error::InvalidUri(format!(
+            "Path validation error: '{}' on property name (Name of the secret).",
+            e.message()
+                .trim_start_matches("Payload validation error: '")
+                .trim_end_matches("'.")
+        ))
+    })
+}
+
+pub async fn rename_secret(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(request_id): Extension<RequestId>,
+    Path((id, name)): Path<(String, String)>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let id = HookId::parse(&id)?;
+    let actor = Actor {
+        id: &caller.client_id,
+        request_id: Some(&request_id.0),
+    };
+    let parsed = async {
+        let from = path_name(&name)?;
+        let map = body.into_object("")?;
+        let mut v = Violations::default();
+        if map.is_empty() {
+            v.push("Too few properties defined (0), minimum 1");
+        }
+        v.reject_unknown(&map, &["name", "value"]);
+        let to = map
+            .get("name")
+            .and_then(|raw| as_string(raw, "name", NAME_DESC, &mut v))
+            .and_then(|s| match SecretName::parse(s) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    v.on(
+                        e.message()
+                            .trim_start_matches("Payload validation error: '")
+                            .trim_end_matches("'."),
+                        "name",
+                        NAME_DESC,
+                    );
+                    None
+                }
+            });
+        // Only the value's type is ever reported, never the value.
+        let value = map
+            .get("value")
+            .and_then(|raw| as_string(raw, "value", VALUE_DESC, &mut v))
+            .map(|s| SecretValue::new(s.to_string()));
+        v.finish()?;
+        let value = value.transpose()?.filter(|v| v.expose() != PLACEHOLDER);
+        let to = to.unwrap_or_else(|| from.clone());
+        Ok::<_, Error>((from, to, value))
+    }
+    .await;
+    let (from, to, value) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let event =
+                AuditEvent::success(actor.id, "secrets.rename", actor.request_id).hook(id.as_str());
+            return Err(audited(&state, event, Err::<(), _>(e)).await.unwrap_err());
+        }
+    };
+    service::rename_secret(&state, actor, &id, &from, &to, value.as_ref()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "name": to.as_str(), "value": PLACEHOLDER }),
+    ))
+}
+
+pub async fn rotate_client_secret(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let actor = Actor {
+        id: &caller.client_id,
+        request_id: Some(&request_id.0),
+    };
+    let secret = service::rotate_client_secret(&state, actor, &id).await?;
+    let client = state.store.get_client(&id).await?;
+    Ok(json(
+        StatusCode::OK,
+        &client_json(&client, Some(secret.as_str())),
+    ))
+}
