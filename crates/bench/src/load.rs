@@ -150,11 +150,10 @@ pub async fn run(
     }
 
     let probe = CpuProbe::new();
-    let own = std::process::id();
     tokio::time::sleep_until(measure_from.into()).await;
-    let before = (probe.read(server_pid), probe.read(own));
+    let before = probe.snapshot(Some(server_pid));
     tokio::time::sleep_until(measure_to.into()).await;
-    let after = (probe.read(server_pid), probe.read(own));
+    let after = probe.snapshot(Some(server_pid));
 
     let mut latencies_us = Vec::new();
     let mut errors = Errors::default();

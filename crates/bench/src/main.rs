@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 
-use baselines::WriteShape;
+use baselines::{Mode, WriteShape};
 use load::{Requests, Target, Window};
 use stats::Measured;
 
@@ -49,7 +49,24 @@ struct Args {
     /// Keep the temporary directory (server log, data dir) after the run.
     #[arg(long)]
     keep: bool,
+    /// How many times to measure a phase again when other processes took more than 10% of
+    /// a core during it; the least disturbed attempt is kept.
+    #[arg(long, default_value_t = 2)]
+    retries: usize,
+    /// Measure the server only (no SQLite or RS256 baselines, so no target table): for
+    /// comparing two server builds quickly.
+    #[arg(long)]
+    server_only: bool,
 }
+
+// Positions in the results vector, in the order the phases run.
+const HEALTHZ: usize = 0;
+const GET_SECRETS: usize = 1;
+const PATCH_SECRETS: usize = 2;
+const TOKEN: usize = 3;
+const SQLITE_UPDATE_1: usize = 4;
+const SQLITE_TX_1: usize = 6;
+const RS256: usize = 9;
 
 /// A ratio the issue sets as a target.
 struct RatioTarget {
@@ -57,26 +74,31 @@ struct RatioTarget {
     numerator: usize,
     denominator: usize,
     target: f64,
+    /// Both sides are CPU-bound, so their per-CPU-second ratio is worth showing.
+    cpu_bound: bool,
 }
 
 const TARGETS: [RatioTarget; 3] = [
     RatioTarget {
         what: "GET secrets / GET /healthz",
-        numerator: 1,
-        denominator: 0,
+        numerator: GET_SECRETS,
+        denominator: HEALTHZ,
         target: 0.50,
+        cpu_bound: true,
     },
     RatioTarget {
-        what: "PATCH secrets / SQLite commits (UPDATE only, 1 conn)",
-        numerator: 2,
-        denominator: 4,
+        what: "PATCH secrets / SQLite commits (UPDATE only, 1 connection)",
+        numerator: PATCH_SECRETS,
+        denominator: SQLITE_UPDATE_1,
         target: 0.60,
+        cpu_bound: false,
     },
     RatioTarget {
         what: "POST /oauth/token / RS256 signing (2 threads)",
-        numerator: 3,
-        denominator: 8,
+        numerator: TOKEN,
+        denominator: RS256,
         target: 0.60,
+        cpu_bound: true,
     },
 ];
 
@@ -194,30 +216,43 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         Target::Token,
     ] {
         println!("phase: {}", target.label());
-        let measured = load::run(
-            Arc::clone(&requests),
-            target,
-            args.connections,
-            window,
-            server.pid(),
-        )
+        let measured = least_contended(args.retries, || {
+            load::run(
+                Arc::clone(&requests),
+                target,
+                args.connections,
+                window,
+                server.pid(),
+            )
+        })
         .await?;
-        println!("      {}", measured.summary());
         results.push(measured);
     }
     server.stop();
     println!();
+    if args.server_only {
+        let gets = results[GET_SECRETS].rate() / results[HEALTHZ].rate();
+        println!(
+            "--server-only: no baselines; GET secrets / GET /healthz = {:.1}%",
+            gets * 100.0
+        );
+        return Ok(report_errors(&results, &server, args.keep));
+    }
     println!("server stopped; baselines follow (nothing else running)");
 
-    for (shape, tasks) in [
-        (WriteShape::Update, 1),
-        (WriteShape::Update, args.connections),
-        (WriteShape::PatchTransaction, 1),
-        (WriteShape::PatchTransaction, args.connections),
+    let tasks = args.connections;
+    for (shape, mode) in [
+        (WriteShape::Update, Mode::OneConnection),
+        (WriteShape::Update, Mode::SharedWriter { tasks }),
+        (WriteShape::PatchTransaction, Mode::OneConnection),
+        (WriteShape::PatchTransaction, Mode::SharedWriter { tasks }),
+        (WriteShape::PatchTransaction, Mode::GroupCommit { tasks }),
     ] {
-        let measured = baselines::sqlite(work.path(), shape, tasks, window).await?;
-        println!("baseline: {}", measured.name);
-        println!("      {}", measured.summary());
+        println!("baseline: {}", baselines::sqlite_label(shape, mode));
+        let measured = least_contended(args.retries, || {
+            baselines::sqlite(work.path(), shape, mode, window)
+        })
+        .await?;
         results.push(measured);
     }
 
@@ -228,13 +263,51 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         &fixture.scope,
     );
     let threads = args.signing_threads;
-    let measured =
-        tokio::task::spawn_blocking(move || baselines::rs256(threads, window, claims)).await?;
-    println!("baseline: {}", measured.name);
-    println!("      {}", measured.summary());
+    println!("baseline: {}", baselines::rs256_label(threads));
+    let measured = least_contended(args.retries, || {
+        let claims = claims.clone();
+        async move {
+            Ok(
+                tokio::task::spawn_blocking(move || baselines::rs256(threads, window, claims))
+                    .await?,
+            )
+        }
+    })
+    .await?;
     results.push(measured);
 
     report(&results, &command_line, cores);
+    Ok(report_errors(&results, &server, args.keep))
+}
+
+/// Runs `measure`, again up to `retries` times while other processes competed for the
+/// CPU, and keeps the attempt they disturbed least. Prints every attempt.
+async fn least_contended<F, Fut>(retries: usize, mut measure: F) -> anyhow::Result<Measured>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Measured>>,
+{
+    let mut best: Option<Measured> = None;
+    for attempt in 0..=retries {
+        let measured = measure().await?;
+        println!("      {}", measured.summary());
+        let other = |m: &Measured| m.cpu.other_secs.unwrap_or(0.0);
+        let contended = measured.contended();
+        if best.as_ref().is_none_or(|b| other(&measured) < other(b)) {
+            best = Some(measured);
+        }
+        if !contended {
+            break;
+        }
+        if attempt < retries {
+            println!("      (measuring again: other processes took CPU)");
+        }
+    }
+    Ok(best.expect("measured at least once"))
+}
+
+/// Says loudly if any request failed; returns whether none did.
+fn report_errors(results: &[Measured], server: &server::Server, keep: bool) -> bool {
     let errors: u64 = results.iter().map(|m| m.errors.total()).sum();
     if errors > 0 {
         println!();
@@ -243,55 +316,85 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             println!("!!!   {}: {}", m.name, m.errors.describe());
         }
         println!("!!! server log: {}", server.log_file.display());
-        if !args.keep {
+        if !keep {
             println!("!!! (rerun with --keep to keep it)");
         }
     }
-    Ok(errors == 0)
+    errors == 0
 }
 
 fn report(results: &[Measured], command_line: &str, cores: usize) {
+    let pct = |v: Option<f64>, m: &Measured| {
+        v.map_or("-".to_string(), |secs| {
+            format!("{:.0}%", 100.0 * secs / m.window.as_secs_f64())
+        })
+    };
+    let per_op = |v: Option<f64>, m: &Measured| {
+        v.filter(|_| m.count > 0).map_or("-".to_string(), |secs| {
+            format!("{:.0}", secs * 1e6 / m.count as f64)
+        })
+    };
     println!();
     println!("== results (nproc {cores}) ==");
+    println!();
     println!(
-        "{:<62} {:>10} {:>9} {:>9} {:>7}",
-        "measurement", "per sec", "p50 ms", "p99 ms", "errors"
+        "| measurement | per second | p50 ms | p99 ms | errors | server CPU us/op | other processes' CPU |"
     );
-    let order = [1, 2, 3, 0, 4, 5, 6, 7, 8];
-    for (row, &i) in order.iter().enumerate() {
-        if row == 3 {
-            println!("{:-<62}", "baselines ");
-        }
-        let m = &results[i];
-        let name = if i == 0 { "GET /healthz" } else { &m.name };
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    // The server's endpoints first, then the baselines starting with /healthz.
+    let order = [GET_SECRETS, PATCH_SECRETS, TOKEN, HEALTHZ]
+        .into_iter()
+        .chain(TOKEN + 1..results.len());
+    for m in order.map(|i| &results[i]) {
         println!(
-            "{:<62} {:>10.0} {:>9.2} {:>9.2} {:>7}",
-            name,
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
+            m.name,
             m.rate(),
             m.percentile_ms(50.0),
             m.percentile_ms(99.0),
-            m.errors.total()
+            m.errors.total(),
+            per_op(m.cpu.server_secs, m),
+            pct(m.cpu.other_secs, m),
         );
     }
     println!();
     println!("== targets ==");
-    println!("{:<54} {:>7} {:>8}  result", "ratio", "value", "target");
+    println!();
+    println!("| ratio | value | target | result | per CPU-second instead |");
+    println!("|---|---:|---:|---|---:|");
     for t in &TARGETS {
-        let ratio = results[t.numerator].rate() / results[t.denominator].rate();
+        let (num, den) = (&results[t.numerator], &results[t.denominator]);
+        let ratio = num.rate() / den.rate();
         let verdict = if ratio >= t.target { "PASS" } else { "MISS" };
+        let normalised = match (t.cpu_bound, num.per_cpu_second(), den.per_cpu_second()) {
+            (true, Some(n), Some(d)) => format!("{:.1}%", 100.0 * n / d),
+            _ => "-".to_string(),
+        };
         println!(
-            "{:<54} {:>6.1}% {:>7.0}%  {verdict}",
+            "| {} | {:.1}% | >= {:.0}% | {verdict} | {normalised} |",
             t.what,
             ratio * 100.0,
             t.target * 100.0
         );
     }
-    let info = results[2].rate() / results[6].rate();
     println!(
-        "{:<54} {:>6.1}%  (information: vs the PATCH's whole transaction, 1 conn)",
-        "PATCH secrets / SQLite commits (full tx, 1 conn)",
-        info * 100.0
+        "| (information) PATCH secrets / SQLite commits (PATCH transaction, 1 connection) | {:.1}% | | | - |",
+        100.0 * results[PATCH_SECRETS].rate() / results[SQLITE_TX_1].rate()
     );
+    let contended: Vec<&str> = results
+        .iter()
+        .filter(|m| m.contended())
+        .map(|m| m.name.as_str())
+        .collect();
+    if !contended.is_empty() {
+        println!();
+        println!(
+            "!!! other processes used more than {:.0}% of a core during: {}",
+            stats::OTHER_CPU_WARN * 100.0,
+            contended.join("; ")
+        );
+        println!("!!! those numbers are suspect; rerun on a quiet machine");
+    }
     println!();
     println!("command: {command_line}");
     println!("nproc:   {cores}");

@@ -194,6 +194,8 @@ pub async fn prepare(server: &Server) -> anyhow::Result<Fixture> {
                 "name": "bench",
                 "script": "module.exports=function(){}",
                 "triggerId": "credentials-exchange",
+                // Disabled: the token phase measures issuing a token, not running a hook.
+                "enabled": false,
             }))
             .send()
             .await?,

@@ -56,10 +56,12 @@ impl Errors {
     }
 }
 
-/// CPU seconds (user + system) of one process, from `/proc/<pid>/stat`.
+/// What `/proc` says about one process at one moment: CPU seconds (user + system) and
+/// context switches summed over its live threads.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuTimes {
-    pub secs: f64,
+pub struct ProcTimes {
+    pub cpu_secs: f64,
+    pub switches: Option<u64>,
 }
 
 /// Clock ticks per second for `/proc/*/stat`. 100 on every Linux build that matters;
@@ -75,6 +77,15 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// A snapshot of the server, this process and the whole machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    server: Option<ProcTimes>,
+    bench: Option<ProcTimes>,
+    /// CPU seconds every process on the machine has used (from `/proc/stat`).
+    machine_busy_secs: Option<f64>,
+}
+
 pub struct CpuProbe {
     ticks: f64,
 }
@@ -87,37 +98,94 @@ impl CpuProbe {
     }
 
     /// `None` where there is no procfs (not Linux) or the process is gone.
-    pub fn read(&self, pid: u32) -> Option<CpuTimes> {
+    fn process(&self, pid: u32) -> Option<ProcTimes> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name is in parentheses and may contain spaces; fields follow it.
         let rest = &text[text.rfind(')')? + 1..];
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        // Field 3 of stat(5) is fields[0] here; utime (14) and stime (15) follow.
+        // Field 3 of proc_pid_stat(5) is fields[0] here; utime (14) and stime (15) follow.
         let utime: f64 = fields.get(11)?.parse().ok()?;
         let stime: f64 = fields.get(12)?.parse().ok()?;
-        Some(CpuTimes {
-            secs: (utime + stime) / self.ticks,
+        Some(ProcTimes {
+            cpu_secs: (utime + stime) / self.ticks,
+            switches: context_switches(pid),
         })
+    }
+
+    fn machine(&self) -> Option<f64> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = text.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|f| f.parse().unwrap_or(0.0))
+            .collect();
+        // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+        let busy = v.iter().take(8).sum::<f64>() - v.get(3)? - v.get(4)?;
+        Some(busy / self.ticks)
+    }
+
+    pub fn snapshot(&self, server_pid: Option<u32>) -> Snapshot {
+        Snapshot {
+            server: server_pid.and_then(|pid| self.process(pid)),
+            bench: self.process(std::process::id()),
+            machine_busy_secs: self.machine(),
+        }
     }
 }
 
-/// CPU seconds spent during the measured window by the server and by this process.
+/// Voluntary plus involuntary context switches of every live thread of `pid`.
+fn context_switches(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(status) = std::fs::read_to_string(task.ok()?.path().join("status")) else {
+            continue; // the thread ended meanwhile
+        };
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Some(total)
+}
+
+/// What was spent during the measured window.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuUse {
     pub server_secs: Option<f64>,
+    pub server_switches: Option<u64>,
     pub bench_secs: Option<f64>,
+    /// CPU seconds used by every other process on the machine: anything much above zero
+    /// means something else competed for the cores and the numbers are suspect.
+    pub other_secs: Option<f64>,
 }
 
-pub fn cpu_delta(
-    before: (Option<CpuTimes>, Option<CpuTimes>),
-    after: (Option<CpuTimes>, Option<CpuTimes>),
-) -> CpuUse {
-    let d = |a: Option<CpuTimes>, b: Option<CpuTimes>| Some(b?.secs - a?.secs);
+pub fn cpu_delta(before: Snapshot, after: Snapshot) -> CpuUse {
+    let cpu = |a: Option<ProcTimes>, b: Option<ProcTimes>| Some(b?.cpu_secs - a?.cpu_secs);
+    let server_secs = cpu(before.server, after.server);
+    let bench_secs = cpu(before.bench, after.bench);
+    let machine = after
+        .machine_busy_secs
+        .zip(before.machine_busy_secs)
+        .map(|(a, b)| a - b);
+    let other_secs =
+        machine.map(|m| (m - server_secs.unwrap_or(0.0) - bench_secs.unwrap_or(0.0)).max(0.0));
     CpuUse {
-        server_secs: d(before.0, after.0),
-        bench_secs: d(before.1, after.1),
+        server_secs,
+        server_switches: before
+            .server
+            .and_then(|b| Some(after.server?.switches?.saturating_sub(b.switches?))),
+        bench_secs,
+        other_secs,
     }
 }
+
+/// Other processes using more than this share of one core during a window get a warning.
+pub const OTHER_CPU_WARN: f64 = 0.10;
 
 /// One measured phase.
 #[derive(Debug, Clone)]
@@ -151,8 +219,23 @@ impl Measured {
         }
     }
 
+    /// Whether other processes used a noticeable share of the CPU during the window.
+    pub fn contended(&self) -> bool {
+        self.cpu
+            .other_secs
+            .is_some_and(|o| o / self.window.as_secs_f64() > OTHER_CPU_WARN)
+    }
+
     pub fn rate(&self) -> f64 {
         self.count as f64 / self.window.as_secs_f64()
+    }
+
+    /// Operations per CPU-second spent by the server and this process together. Unlike
+    /// the rate, this barely moves when other processes take CPU away, so the ratio of two
+    /// CPU-bound phases stays meaningful on a busy machine.
+    pub fn per_cpu_second(&self) -> Option<f64> {
+        let secs = self.cpu.server_secs.unwrap_or(0.0) + self.cpu.bench_secs?;
+        (secs > 0.0).then(|| self.count as f64 / secs)
     }
 
     /// Nearest-rank percentile in milliseconds.
@@ -177,25 +260,39 @@ impl Measured {
         );
         if self.count > 0 {
             let per = |secs: f64| secs * 1e6 / self.count as f64;
-            let window = self.window.as_secs_f64();
+            let share = |secs: f64| 100.0 * secs / self.window.as_secs_f64();
+            let mut parts = Vec::new();
             if let Some(s) = self.cpu.server_secs {
-                line.push_str(&format!(
-                    "\n      CPU: server {:.0} us/op ({:.0}% of a core)",
+                parts.push(format!(
+                    "server {:.0} us/op ({:.0}% of a core)",
                     per(s),
-                    100.0 * s / window
+                    share(s)
+                ));
+            }
+            if let Some(n) = self.cpu.server_switches {
+                parts.push(format!(
+                    "server context switches {:.1}/op",
+                    n as f64 / self.count as f64
                 ));
             }
             if let Some(b) = self.cpu.bench_secs {
-                let lead = if self.cpu.server_secs.is_some() {
-                    ", "
-                } else {
-                    "\n      CPU: "
-                };
-                line.push_str(&format!(
-                    "{lead}bench process {:.0} us/op ({:.0}% of a core)",
+                parts.push(format!(
+                    "bench process {:.0} us/op ({:.0}% of a core)",
                     per(b),
-                    100.0 * b / window
+                    share(b)
                 ));
+            }
+            if let Some(o) = self.cpu.other_secs {
+                parts.push(format!("other processes {:.0}% of a core", share(o)));
+            }
+            if !parts.is_empty() {
+                line.push_str(&format!("\n      CPU: {}", parts.join(", ")));
+            }
+            if self.contended() {
+                line.push_str(
+                    "\n      !!! other processes competed for the CPU during this window; \
+                     its numbers are suspect",
+                );
             }
         }
         if self.errors.total() > 0 {
