@@ -193,11 +193,7 @@ pub(crate) async fn audited<T>(
     event: AuditEvent,
     result: Result<T, Error>,
 ) -> Result<T, ApiError> {
-    if let Err(e) = &result {
-        let reason = e.error_code().unwrap_or("internal_error");
-        if let Err(audit_error) = state.store.record_audit(&event.failed(reason)).await {
-            tracing::error!(error = %audit_error, "could not record a failed change in the audit log");
-        }
-    }
-    result.map_err(ApiError::from)
+    crate::service::recorded(state, event, result)
+        .await
+        .map_err(ApiError::from)
 }

@@ -104,6 +104,44 @@ fn names(entries: &[(SecretName, Option<SealedSecret>)]) -> impl Iterator<Item =
     entries.iter().map(|(n, _)| n.as_str())
 }
 
+/// POST adds new secrets; PATCH updates existing ones. Both take the same body and
+/// answer the same `201 {}`.
+#[derive(Clone, Copy)]
+enum Write {
+    Add,
+    Update,
+}
+
+async fn write(
+    state: AppState,
+    caller: Caller,
+    request_id: RequestId,
+    id: String,
+    body: JsonBody,
+    kind: Write,
+) -> Result<Response, ApiError> {
+    let id = HookId::parse(&id)?;
+    let action = match kind {
+        Write::Add => "secrets.create",
+        Write::Update => "secrets.update",
+    };
+    let event =
+        AuditEvent::success(&caller.client_id, action, Some(&request_id.0)).hook(id.as_str());
+    let mut failed_event = event.clone();
+    let result = async {
+        let entries = seal_body(&state, &id, body)?;
+        let event = event.clone().secrets(names(&entries));
+        failed_event = event.clone();
+        match kind {
+            Write::Add => state.store.add_secrets(&id, &entries, &event).await,
+            Write::Update => state.store.update_secrets(&id, &entries, &event).await,
+        }
+    }
+    .await;
+    audited(&state, failed_event, result).await?;
+    Ok(created_empty())
+}
+
 pub async fn add(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -111,21 +149,7 @@ pub async fn add(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = HookId::parse(&id)?;
-    let event = AuditEvent::success(&caller.client_id, "secrets.create", Some(&request_id.0))
-        .hook(id.as_str());
-    let mut failed_event = event.clone();
-    let result = async {
-        let entries = seal_body(&state, &id, body)?;
-        failed_event = event.clone().secrets(names(&entries));
-        state
-            .store
-            .add_secrets(&id, &entries, &event.clone().secrets(names(&entries)))
-            .await
-    }
-    .await;
-    audited(&state, failed_event, result).await?;
-    Ok(created_empty())
+    write(state, caller, request_id, id, body, Write::Add).await
 }
 
 pub async fn update(
@@ -135,21 +159,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = HookId::parse(&id)?;
-    let event = AuditEvent::success(&caller.client_id, "secrets.update", Some(&request_id.0))
-        .hook(id.as_str());
-    let mut failed_event = event.clone();
-    let result = async {
-        let entries = seal_body(&state, &id, body)?;
-        failed_event = event.clone().secrets(names(&entries));
-        state
-            .store
-            .update_secrets(&id, &entries, &event.clone().secrets(names(&entries)))
-            .await
-    }
-    .await;
-    audited(&state, failed_event, result).await?;
-    Ok(created_empty())
+    write(state, caller, request_id, id, body, Write::Update).await
 }
 
 pub async fn remove(
