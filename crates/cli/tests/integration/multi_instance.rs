@@ -606,7 +606,13 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
             acknowledged.clone(),
             stop.clone(),
         ));
-        let pause = rand::thread_rng().gen_range(400..1200);
+        // Once the load is under way (a few writes acknowledged), kill at a random moment.
+        let before = acknowledged.lock().unwrap().patches;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while acknowledged.lock().unwrap().patches < before + 8 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pause = rand::thread_rng().gen_range(100..900);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         server.kill9();
         // Writers stop at their first unanswered request; `stop` only bounds a writer that
@@ -683,11 +689,11 @@ async fn acknowledged_writes_survive_kill_9_under_load() {
             }
         }
         assert!(
-            writes > 0,
-            "round {round}: the load acknowledged some writes"
+            acknowledged.patches >= 8 * (round + 1),
+            "round {round}: the load got under way"
         );
         eprintln!(
-            "crash round {round} ({}): killed after {pause} ms; so far {} multi-key PATCHes and \
+            "crash round {round} ({}): killed {pause} ms into the load; so far {} multi-key PATCHes and \
              {writes} hook+secrets creations acknowledged, all present; {in_flight_patches} \
              PATCHes and {in_flight_adds} adds were in flight, none half-applied",
             if on_postgres() {
