@@ -125,7 +125,14 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    // On Ctrl-C or SIGTERM the run is dropped, which stops the server and removes the work
+    // dir.
+    let outcome = tokio::select! {
+        outcome = run(args) => outcome,
+        signal = stop_signal() => Err(anyhow::anyhow!("stopped by {signal}")),
+    };
+    match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(2),
         Err(e) => {
@@ -133,6 +140,23 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                Ok(()) = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    "Ctrl-C"
 }
 
 /// Returns whether the run was free of request errors.

@@ -4,6 +4,7 @@ mod admins;
 mod commands;
 mod db;
 mod deploy;
+mod keys;
 mod settings;
 
 use clap::{Parser, Subcommand};
@@ -24,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (SQLite in ./data by default; no configuration needed).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage machine-to-machine clients directly on a data dir (no server needed).
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -37,6 +38,9 @@ enum Command {
     /// Copy a database to another backend (`db migrate`), or back up SQLite (`db backup`).
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Rotate the master key and the JWT signing key; show which key seals how many values.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Export hooks and secret names from a server in auth0-deploy-cli's files (yaml or directory).
     #[command(visible_alias = "dump")]
     Export(deploy::ExportArgs),
@@ -103,7 +107,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve(args).await,
+            Command::Serve(args) => commands::serve(*args).await,
             Command::Clients(ClientsCommand::Create {
                 storage,
                 name,
@@ -124,6 +128,7 @@ fn main() -> std::process::ExitCode {
             }) => commands::audit_list(storage, hook, actor, limit).await,
             Command::Db(command) => db::run(command).await,
             Command::Admins(command) => admins::run(command).await,
+            Command::Keys(command) => keys::run(command).await,
             Command::Export(args) => deploy::export(args).await,
             Command::Import(args) => deploy::import(args).await,
         }

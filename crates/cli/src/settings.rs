@@ -69,6 +69,40 @@ pub struct ServeArgs {
     pub token_lifetime: Option<i64>,
     #[command(flatten)]
     pub hooks: HookArgs,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+    #[command(flatten)]
+    pub keys: crate::keys::KeyArgs,
+}
+
+/// Defences at the edge.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EdgeArgs {
+    /// Requests one IP address may burst, on every route including /oauth/token
+    /// [default: 4000, or twice --rate-limit-burst].
+    #[arg(long, env = "HOOKHAVEN_RATE_LIMIT_IP_BURST")]
+    pub rate_limit_ip_burst: Option<u32>,
+    /// Requests per second one IP address is refilled with [default: 2000, or twice
+    /// --rate-limit-per-second].
+    #[arg(long, env = "HOOKHAVEN_RATE_LIMIT_IP_PER_SECOND")]
+    pub rate_limit_ip_per_second: Option<f64>,
+    /// Largest request body, bytes [default: 1048576].
+    #[arg(long, env = "HOOKHAVEN_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Largest request head (request line and headers), bytes [default: 16384].
+    #[arg(long, env = "HOOKHAVEN_MAX_HEADER_BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// Seconds a client gets to send a request head (and to finish a TLS handshake); an
+    /// idle keep-alive connection is closed after it too [default: 60].
+    #[arg(long, env = "HOOKHAVEN_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Connections served at once; more get a 503 and are closed [default: 1024].
+    #[arg(long, env = "HOOKHAVEN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a request may take before it is answered with a 503 [default: 30, and at
+    /// least the hook timeout plus 10].
+    #[arg(long, env = "HOOKHAVEN_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
 }
 
 /// The hook sandbox's limits and network policy.
@@ -123,6 +157,13 @@ struct FileConfig {
     fetch_allow_hosts: Option<Vec<String>>,
     fetch_allow_http_hosts: Option<Vec<String>>,
     fetch_allow_private_hosts: Option<Vec<String>>,
+    rate_limit_ip_burst: Option<u32>,
+    rate_limit_ip_per_second: Option<f64>,
+    max_body_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    header_read_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    request_timeout: Option<u64>,
 }
 
 fn read_file(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
@@ -147,6 +188,8 @@ impl StorageArgs {
             rate_limit_per_second: None,
             token_lifetime: None,
             hooks: HookArgs::default(),
+            edge: EdgeArgs::default(),
+            keys: crate::keys::KeyArgs::default(),
         }
         .resolve()
     }
@@ -276,6 +319,65 @@ impl ServeArgs {
         {
             runtime.network.allow_private_hosts = hosts(Some(v));
         }
+        let e = &self.edge;
+        if let Some(burst) = e.rate_limit_ip_burst.or(file.rate_limit_ip_burst) {
+            if burst == 0 {
+                bail!("--rate-limit-ip-burst must be at least 1");
+            }
+            config.rate_limit.per_ip_burst = burst;
+        }
+        if let Some(rate) = e.rate_limit_ip_per_second.or(file.rate_limit_ip_per_second) {
+            if !rate.is_finite() || rate <= 0.0 {
+                bail!("--rate-limit-ip-per-second must be positive");
+            }
+            config.rate_limit.per_ip_per_second = rate;
+        }
+        let edge = &mut config.edge;
+        if let Some(n) = e.max_body_bytes.or(file.max_body_bytes) {
+            if !(1024..=1024 * 1024 * 1024).contains(&n) {
+                bail!("--max-body-bytes must be between 1024 and 1073741824");
+            }
+            edge.max_body_bytes = n;
+        }
+        if let Some(n) = e.max_header_bytes.or(file.max_header_bytes) {
+            if !(1024..=1024 * 1024).contains(&n) {
+                bail!("--max-header-bytes must be between 1024 and 1048576");
+            }
+            edge.max_header_bytes = n;
+        }
+        if let Some(secs) = e.header_read_timeout.or(file.header_read_timeout) {
+            if !(1..=3600).contains(&secs) {
+                bail!("--header-read-timeout must be between 1 and 3600 seconds");
+            }
+            edge.header_read_timeout = Duration::from_secs(secs);
+        }
+        if let Some(n) = e.max_connections.or(file.max_connections) {
+            if n == 0 {
+                bail!("--max-connections must be at least 1");
+            }
+            edge.max_connections = n;
+        }
+        let hook_secs = config.runtime.wall_deadline.as_secs();
+        match e.request_timeout.or(file.request_timeout) {
+            Some(secs) => {
+                if !(1..=3600).contains(&secs) {
+                    bail!("--request-timeout must be between 1 and 3600 seconds");
+                }
+                if secs <= hook_secs {
+                    bail!(
+                        "--request-timeout ({secs} s) must be longer than the hook timeout ({hook_secs} s), \
+                         so that a hook run ends on its own deadline"
+                    );
+                }
+                edge.request_timeout = Duration::from_secs(secs);
+            }
+            None => {
+                edge.request_timeout = edge
+                    .request_timeout
+                    .max(Duration::from_secs(hook_secs + 10));
+            }
+        }
+        self.keys.apply(&mut config.keys)?;
         Ok(config)
     }
 }

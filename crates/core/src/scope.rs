@@ -32,9 +32,12 @@ pub enum Scope {
     /// Rotate a client's secret (`POST /api/v2/clients/{id}/rotate-secret`), as on Auth0.
     #[serde(rename = "update:client_keys")]
     UpdateClientKeys,
+    /// Hookhaven extension: master-key status and re-sealing (`/api/v2/keys/…`).
+    #[serde(rename = "update:keys")]
+    UpdateKeys,
 }
 
-pub const ALL_SCOPES: [Scope; 12] = [
+pub const ALL_SCOPES: [Scope; 13] = [
     Scope::ReadHooks,
     Scope::CreateHooks,
     Scope::UpdateHooks,
@@ -47,6 +50,7 @@ pub const ALL_SCOPES: [Scope; 12] = [
     Scope::DeleteClientGrants,
     Scope::ExecuteHooks,
     Scope::UpdateClientKeys,
+    Scope::UpdateKeys,
 ];
 
 impl Scope {
@@ -64,6 +68,7 @@ impl Scope {
             Scope::DeleteClientGrants => "delete:client_grants",
             Scope::ExecuteHooks => "execute:hooks",
             Scope::UpdateClientKeys => "update:client_keys",
+            Scope::UpdateKeys => "update:keys",
         }
     }
 

@@ -139,6 +139,28 @@ impl MasterKeyring {
         self.keys.contains_key(id)
     }
 
+    /// Adds a fresh random key and makes it the active one; returns its id. The other
+    /// keys stay, for opening the values sealed under them.
+    pub fn add_active_key(&mut self) -> String {
+        let (mut id, mut key) = new_key();
+        while self.keys.contains_key(&id) {
+            (id, key) = new_key();
+        }
+        self.keys.insert(id.clone(), key);
+        self.active = id.clone();
+        id
+    }
+
+    /// Removes a key that is not the active one. Returns false (changing nothing) for
+    /// the active key or an unknown id. Whether any value still uses the key is the
+    /// caller's check.
+    pub fn remove_key(&mut self, id: &str) -> bool {
+        if id == self.active {
+            return false;
+        }
+        self.keys.remove(id).is_some()
+    }
+
     /// The key new values are sealed under.
     pub(crate) fn active_key(&self) -> (&str, &[u8; KEY_LEN]) {
         let key = self
@@ -441,5 +463,22 @@ mod tests {
         assert_eq!(parse_err(&text), KeyringError::UnexpectedEntry);
         let text = format!("active = \"k-1\"\nkeys = \"{KEY_A}\"\n");
         assert_eq!(parse_err(&text), KeyringError::UnexpectedEntry);
+    }
+
+    #[test]
+    fn keys_are_added_as_active_and_old_ones_removed() {
+        let mut ring = MasterKeyring::generate();
+        let first = ring.active_id().to_string();
+        let second = ring.add_active_key();
+        assert_ne!(first, second);
+        assert_eq!(ring.active_id(), second);
+        assert!(ring.has_key(&first));
+        let reparsed = MasterKeyring::parse(&ring.to_toml()).unwrap();
+        assert_eq!(reparsed.active_id(), second);
+        assert_eq!(reparsed.key_ids().len(), 2);
+        assert!(!ring.remove_key(&second), "the active key stays");
+        assert!(!ring.remove_key("k-nope"));
+        assert!(ring.remove_key(&first));
+        assert_eq!(ring.key_ids(), [second]);
     }
 }

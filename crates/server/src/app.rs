@@ -14,7 +14,6 @@ use axum::Router;
 use hookhaven_core::Scope;
 
 use crate::auth::Caller;
-use crate::body::MAX_BODY_BYTES;
 use crate::error::ApiError;
 use crate::ratelimit::Decision;
 use crate::routes;
@@ -23,6 +22,10 @@ use crate::state::AppState;
 /// The id of the request, also sent back as `x-request-id` and written to the audit log.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The address the request came from, as the edge saw it.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
 
 /// Where the auth layer leaves the per-client limiter's decision, so that the edge can
 /// report that bucket in the response headers.
@@ -72,7 +75,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::dashboard::routes(&state))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(state.config.edge.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
 }
@@ -85,11 +88,43 @@ async fn authorize(
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
+    let refused = |parts: &axum::http::request::Parts,
+                   action: &'static str,
+                   actor: Option<&str>,
+                   error: &ApiError| {
+        let reason = match error {
+            ApiError::MissingAuthentication => "Missing authentication".to_string(),
+            ApiError::InvalidToken(message) => (*message).to_string(),
+            ApiError::BadAuthHeader => "Bad HTTP authentication header format".to_string(),
+            ApiError::InsufficientScope(scopes) => {
+                format!("insufficient_scope: expected any of {}", scopes.join(", "))
+            }
+            // Rate limiting is reported by its own headers, not audited.
+            _ => return,
+        };
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.as_str());
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.as_str());
+        crate::security_audit::record(
+            &state,
+            crate::security_audit::Refusal {
+                action,
+                actor,
+                ip: ip.unwrap_or(""),
+                target: format!("{} {}", parts.method, parts.uri.path()),
+                reason,
+                request_id,
+            },
+        );
+    };
     let caller = match Caller::from_request_parts(&mut parts, &state).await {
         Ok(caller) => caller,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            refused(&parts, "api.unauthorized", None, &e);
+            return e.into_response();
+        }
     };
     if let Err(e) = caller.require(scopes) {
+        refused(&parts, "api.forbidden", Some(&caller.client_id), &e);
         return e.into_response();
     }
     parts.extensions.insert(caller);
@@ -120,6 +155,7 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
     request.extensions_mut().insert(slot.clone());
+    request.extensions_mut().insert(ClientIp(ip.clone()));
 
     // PostgreSQL text cannot hold NUL, and no id or filter needs one: refuse it in the
     // URL before it reaches a query, the same way on every backend.
@@ -127,18 +163,43 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         .uri()
         .path_and_query()
         .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"));
+    let limits = state.config.edge;
+    let head_bytes = head_size(&request);
+    let declared_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let mut response = if !ip_decision.allowed {
         ApiError::TooManyRequests {
             retry_after: ip_decision.retry_after,
         }
         .into_response()
+    } else if head_bytes > limits.max_header_bytes {
+        ApiError::HeadersTooLarge {
+            limit: limits.max_header_bytes,
+        }
+        .into_response()
+    } else if declared_body.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        // Refused on the declared length before a byte of the body is read; a body that
+        // lies about its length is cut off by the body limit layer instead.
+        ApiError::PayloadTooLarge.into_response()
     } else if nul_in_url {
         ApiError::Domain(hookhaven_core::Error::InvalidUri(
             "Path validation error: NUL characters are not allowed".into(),
         ))
         .into_response()
     } else {
-        next.run(request).await
+        match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(request_id = %request_id, %method, %path, "request timed out");
+                ApiError::RequestTimeout {
+                    seconds: limits.request_timeout.as_secs(),
+                }
+                .into_response()
+            }
+        }
     };
 
     let decision = slot.get().unwrap_or(ip_decision);
@@ -163,6 +224,22 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Responses carry secrets and tokens: never cached, never framed, no referrer. A
+    // route that chose its own caching (the JWKS, Dashboard assets) keeps it.
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if state.config.tls != crate::config::TlsMode::Off {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
 
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -172,4 +249,18 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         tracing::info!(request_id = %request_id, %method, %path, status, latency_ms, "request");
     }
     response
+}
+
+/// The size of the request head as it came over the wire, near enough: the request line
+/// and every header line.
+fn head_size(request: &Request) -> usize {
+    let line = request.method().as_str().len()
+        + request
+            .uri()
+            .path_and_query()
+            .map_or(1, |pq| pq.as_str().len())
+        + 12;
+    request.headers().iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
 }

@@ -58,7 +58,18 @@ impl FromRequestParts<AppState> for Caller {
             leeway_secs: 30,
             max_token_len: 8192,
         };
-        let claims = verify_access_token(token.trim(), &state.jwks, &options).map_err(|e| {
+        let token = token.trim();
+        let signing = state.signing();
+        let verified = match verify_access_token(token, &signing.jwks, &options) {
+            // A kid we do not publish may be a key another instance has just rotated
+            // in: re-read the set (rate-limited) and try once more.
+            Err(JwtError::UnknownKey) => match state.reload_signing_on_miss().await {
+                Some(fresh) => verify_access_token(token, &fresh.jwks, &options),
+                None => Err(JwtError::UnknownKey),
+            },
+            other => other,
+        };
+        let claims = verified.map_err(|e| {
             tracing::debug!(reason = ?e, "rejected access token");
             ApiError::InvalidToken(invalid_token_message(&e))
         })?;

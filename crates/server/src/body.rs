@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
-/// The largest body any Management API route accepts.
+/// The default of the largest body any route accepts (`--max-body-bytes`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Why a body could not be used at all.

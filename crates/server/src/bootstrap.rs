@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use base64::Engine;
 use hookhaven_core::{AuditEvent, ALL_SCOPES};
 use hookhaven_crypto::{
     open_server_key, seal_server_key, ClientSecretHasher, MasterKeyring, SigningKey,
 };
 use hookhaven_store::{PgOptions, PgStore, SqliteStore, Store};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::config::Config;
@@ -24,11 +23,15 @@ use crate::registry;
 pub struct Opened {
     pub store: Arc<dyn Store>,
     pub keyring: MasterKeyring,
+    /// The current signing key (the one `signing` holds as `current`).
     pub signing_key: SigningKey,
+    /// Current, next and previous signing keys.
+    pub signing: crate::keys::SigningSet,
+    /// Where the keyring came from, for reloading it.
+    pub keyring_source: crate::keys::KeyringSource,
     pub secret_hasher: ClientSecretHasher,
 }
 
-const SIGNING_KEY_NAME: &str = "jwt-signing-key";
 const CLIENT_SECRET_KEY_NAME: &str = "client-secret-hmac-key";
 pub const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials.json";
 
@@ -54,7 +57,12 @@ pub async fn open_data_dir(config: &Config) -> anyhow::Result<Opened> {
         );
     }
 
-    let signing_key = load_or_create_signing_key(store.as_ref(), &keyring).await?;
+    let signing = crate::keys::load_or_create_signing_set(store.as_ref(), &keyring).await?;
+    let signing_key = SigningKey::from_pkcs8_der(
+        signing.current.kid().to_string(),
+        &signing.current.to_pkcs8_der(),
+    )
+    .map_err(|e| anyhow::anyhow!("the stored signing key does not load: {e}"))?;
     let hmac_key =
         load_or_create_server_key(store.as_ref(), &keyring, CLIENT_SECRET_KEY_NAME, || {
             let mut key = Zeroizing::new(vec![0u8; 32]);
@@ -70,6 +78,12 @@ pub async fn open_data_dir(config: &Config) -> anyhow::Result<Opened> {
         store,
         keyring,
         signing_key,
+        signing,
+        keyring_source: if config.master_key.is_some() {
+            crate::keys::KeyringSource::Env
+        } else {
+            crate::keys::KeyringSource::File(config.master_key_file.clone())
+        },
         secret_hasher: ClientSecretHasher::new(hmac_key),
     })
 }
@@ -199,36 +213,6 @@ async fn load_or_create_server_key(
     open_server_key(keyring, name, &sealed).map_err(|e| {
         anyhow::anyhow!("the server key {name:?} does not open with this master keyring ({e}); is this the keyring this database was created with?")
     })
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredSigningKey {
-    kid: String,
-    pkcs8: String,
-}
-
-async fn load_or_create_signing_key(
-    store: &dyn Store,
-    keyring: &MasterKeyring,
-) -> anyhow::Result<SigningKey> {
-    let bytes = load_or_create_server_key(store, keyring, SIGNING_KEY_NAME, || {
-        let key = SigningKey::generate();
-        let stored = StoredSigningKey {
-            kid: key.kid().to_string(),
-            pkcs8: base64::engine::general_purpose::STANDARD.encode(key.to_pkcs8_der().as_slice()),
-        };
-        Zeroizing::new(serde_json::to_vec(&stored).expect("serialising a key record"))
-    })
-    .await?;
-    let stored: StoredSigningKey =
-        serde_json::from_slice(&bytes).context("the stored signing key record is malformed")?;
-    let der = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(&stored.pkcs8)
-            .context("the stored signing key is not base64")?,
-    );
-    SigningKey::from_pkcs8_der(stored.kid, &der)
-        .map_err(|e| anyhow::anyhow!("the stored signing key does not load: {e}"))
 }
 
 /// What the admin credentials file holds: enough to fetch a token with curl.

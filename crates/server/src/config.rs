@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -23,6 +24,68 @@ pub struct Config {
     pub postgres: hookhaven_store::PgOptions,
     /// Limits and network policy of the hook sandbox.
     pub runtime: hookhaven_runtime::RuntimeConfig,
+    /// Key rotation: reloading keys and the background jobs.
+    pub keys: KeysConfig,
+    /// Limits applied at the edge, before a request reaches a handler.
+    pub edge: EdgeLimits,
+}
+
+/// Defences at the edge: sizes, timeouts and the connection cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeLimits {
+    /// The largest request body, bytes (413 past it).
+    pub max_body_bytes: usize,
+    /// The largest request head (request line and headers), bytes (431 past it).
+    pub max_header_bytes: usize,
+    /// Time a client gets to send the whole request head on a new connection or between
+    /// keep-alive requests; a slow-loris connection is closed when it runs out.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; past it new connections get a 503 and are closed.
+    pub max_connections: usize,
+    /// Time a request gets from its head being read to its response (503 past it). Kept
+    /// above the hook deadline so that a hook run ends on its own deadline first.
+    pub request_timeout: Duration,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        EdgeLimits {
+            max_body_bytes: crate::body::MAX_BODY_BYTES,
+            max_header_bytes: 16 * 1024,
+            header_read_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Key rotation settings (see docs/operations.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysConfig {
+    /// How often the signing-key set is re-read from the database, so that every
+    /// instance publishes and uses a rotated set without a restart.
+    pub signing_reload: std::time::Duration,
+    /// Rotate the signing key when it is this many days old (checked hourly by every
+    /// instance; only one rotation wins). `None`: rotate only by command.
+    pub signing_rotation_days: Option<u64>,
+    /// How often the master keyring file is checked for a change (mtime and size).
+    pub keyring_reload: std::time::Duration,
+    /// How often the background job looks for values sealed under an old master key.
+    pub rewrap_interval: std::time::Duration,
+    /// Values re-sealed per transaction by the background job.
+    pub rewrap_batch: u32,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            signing_reload: std::time::Duration::from_secs(30),
+            signing_rotation_days: None,
+            keyring_reload: std::time::Duration::from_secs(10),
+            rewrap_interval: std::time::Duration::from_secs(10),
+            rewrap_batch: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +138,8 @@ impl Config {
             rate_limit: RateLimitConfig::default(),
             runtime: hookhaven_runtime::RuntimeConfig::default(),
             postgres: hookhaven_store::PgOptions::default(),
+            keys: KeysConfig::default(),
+            edge: EdgeLimits::default(),
         }
     }
 

@@ -27,6 +27,14 @@ pub enum ApiError {
     RouteNotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// 431: the request head is larger than the configured limit.
+    HeadersTooLarge {
+        limit: usize,
+    },
+    /// 503: the request did not finish within the configured request timeout.
+    RequestTimeout {
+        seconds: u64,
+    },
 }
 
 impl From<Error> for ApiError {
@@ -122,6 +130,28 @@ impl IntoResponse for ApiError {
                     None,
                 ),
             ),
+            ApiError::HeadersTooLarge { limit } => json_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                &envelope(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    &format!("Request headers are larger than the maximum allowed ({limit} bytes)"),
+                    Some("headers_too_large"),
+                ),
+            ),
+            ApiError::RequestTimeout { seconds } => {
+                let mut response = json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &envelope(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &format!("The request did not complete within {seconds} seconds"),
+                        Some("request_timeout"),
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
+                response
+            }
         }
     }
 }

@@ -114,7 +114,7 @@ fn seal(
     value: &SecretValue,
 ) -> Option<SealedSecret> {
     (!value.is_placeholder())
-        .then(|| seal_secret(&state.keyring, hook.as_str(), name.as_str(), value))
+        .then(|| seal_secret(&state.keyring(), hook.as_str(), name.as_str(), value))
 }
 
 /// Adds one secret (`SecretExists`, `TooManySecrets` as for the API).
@@ -182,7 +182,7 @@ pub async fn rename_secret(
             vec![from.as_str(), to.as_str()]
         });
     let new_value = value.and_then(|v| seal(state, hook, to, v));
-    let keyring = &state.keyring;
+    let keyring = &state.keyring();
     let reseal = |current: Option<&SealedSecret>| -> Result<Option<SealedSecret>, Error> {
         if let Some(sealed) = &new_value {
             return Ok(Some(sealed.clone()));
@@ -232,7 +232,13 @@ pub async fn run_hook(
         let payload = payload.unwrap_or_else(|| sample_payload(hook.trigger_id));
         let prepared = state
             .executor
-            .prepare(state.store.as_ref(), &state.keyring, &hook, script, payload)
+            .prepare(
+                state.store.as_ref(),
+                &state.keyring(),
+                &hook,
+                script,
+                payload,
+            )
             .await?;
         // A run that exfiltrates is still on record.
         state.store.record_audit(&event).await?;

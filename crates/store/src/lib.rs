@@ -115,6 +115,22 @@ impl std::fmt::Debug for AdminSession {
     }
 }
 
+/// Where a sealed value is stored, for re-sealing it under another master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedLocation {
+    /// A hook secret's value.
+    HookSecret { hook: HookId, name: SecretName },
+    /// A server key (e.g. the JWT signing key set), by name.
+    ServerKey { name: String },
+}
+
+/// A sealed value and where it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    pub location: SealedLocation,
+    pub value: SealedSecret,
+}
+
 /// Makes the sealed value a renamed secret gets from its stored one (`None` = it holds no
 /// value). Called inside the rename's transaction; the server opens the old envelope and
 /// seals the value again under the new name (the name is part of the associated data), or
@@ -303,6 +319,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         idle_before: i64,
         created_before: i64,
+    ) -> Result<u64>;
+
+    // ---- master-key rotation (re-sealing values under a new master key) ----
+
+    /// How many sealed values (hook secrets holding a value, and server keys) each master
+    /// key id seals, by key id. Malformed envelopes count under `""`.
+    async fn count_sealed_by_key(&self) -> Result<Vec<(String, u64)>>;
+    /// Up to `limit` sealed values stored under the master key `key_id`: hook secrets in
+    /// creation order, then server keys by name.
+    async fn sealed_under_key(&self, key_id: &str, limit: u32) -> Result<Vec<SealedValue>>;
+    /// Compare-and-swap, in one transaction with `audit`: each `(current, replacement)`
+    /// stores `replacement` at `current.location` only if the stored value is still
+    /// exactly `current.value` (a value changed or deleted meanwhile is left alone).
+    /// Returns how many values were replaced. Timestamps are not touched: the value is
+    /// the same, only sealed differently.
+    async fn replace_sealed(
+        &self,
+        swaps: &[(SealedValue, SealedSecret)],
+        audit: &AuditEvent,
     ) -> Result<u64>;
 }
 

@@ -56,6 +56,9 @@ fn expected() -> HashMap<(&'static str, &'static str), Vec<Scope>> {
             ("DELETE", "/api/v2/client-grants/{id}"),
             vec![DeleteClientGrants],
         ),
+        // Hookhaven extension: master-key status and re-sealing.
+        (("GET", "/api/v2/keys/status"), vec![UpdateKeys]),
+        (("POST", "/api/v2/keys/rewrap"), vec![UpdateKeys]),
     ])
 }
 

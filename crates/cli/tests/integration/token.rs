@@ -102,7 +102,14 @@ async fn p15_form_json_and_basic_all_work() {
         .json()
         .await
         .unwrap();
-    let key = &jwks["keys"][0];
+    // The JWKS also publishes the next signing key (before it signs anything): find the
+    // one that signed this token by its kid.
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .expect("the signing key is published");
     assert_eq!(
         (
             key["kid"].as_str(),

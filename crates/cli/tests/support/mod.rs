@@ -174,6 +174,16 @@ impl Server {
             .arg("--database-url")
             .arg(&database_url)
             .args(&options.args)
+            // The header read timeout also closes idle keep-alive connections. Tests that
+            // block their runtime for long (a synchronous a0deploy run) leave a pooled
+            // reqwest connection unpolled, so it cannot notice that close; give them a
+            // long one unless the test sets its own (crates/cli/tests/integration/edge.rs).
+            .args(
+                (!options.args.iter().any(|a| a == "--header-read-timeout"))
+                    .then_some(["--header-read-timeout", "600"])
+                    .into_iter()
+                    .flatten(),
+            )
             .env_remove("HOOKHAVEN_MASTER_KEY")
             .env("RUST_LOG", options.log.as_deref().unwrap_or("info"))
             .stdout(Stdio::piped())
@@ -580,4 +590,16 @@ where
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `hookhaven keys <args…>` on this server's data dir and database, as an operator
+/// would next to a running server; returns (success, stdout, stderr).
+pub fn run_keys(server: &Server, args: &[&str]) -> (bool, String, String) {
+    let mut all: Vec<String> = vec!["keys".into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.push("--data-dir".into());
+    all.push(server.data_dir.display().to_string());
+    all.push("--database-url".into());
+    all.push(server.database_url.clone());
+    run_cli(all, &[])
 }

@@ -45,6 +45,7 @@ fn scope_help(scope: Scope) -> &'static str {
         Scope::DeleteClientGrants => "delete client grants",
         Scope::ExecuteHooks => "invoke a trigger's enabled hook",
         Scope::UpdateClientKeys => "rotate client secrets",
+        Scope::UpdateKeys => "see master-key status, re-seal values",
     }
 }
 

@@ -4,6 +4,8 @@
 //! - `PATCH /api/v2/hooks/{id}/secrets/{name}` with `{name?, value?}`: renames a secret
 //!   and/or changes its value atomically (the Dashboard's Save).
 //! - `POST /api/v2/clients/{id}/rotate-secret`: Auth0's route, scope `update:client_keys`.
+//! - `GET /api/v2/keys/status` and `POST /api/v2/keys/rewrap` (scope `update:keys`): how
+//!   many values each master key seals, and re-sealing them under the active key now.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -114,4 +116,63 @@ pub async fn rotate_client_secret(
         StatusCode::OK,
         &client_json(&client, Some(secret.as_str())),
     ))
+}
+
+/// The master keyring's ids and how many values each seals, and the signing keys' kids.
+async fn key_status_json(state: &AppState) -> Result<serde_json::Value, ApiError> {
+    let counts: std::collections::BTreeMap<String, u64> = state
+        .store
+        .count_sealed_by_key()
+        .await?
+        .into_iter()
+        .collect();
+    let keyring = state.keyring();
+    let mut sealed = serde_json::Map::new();
+    for id in keyring.key_ids() {
+        sealed.insert(id.clone(), json!(counts.get(&id).copied().unwrap_or(0)));
+    }
+    for (id, n) in &counts {
+        sealed.entry(id.clone()).or_insert(json!(n));
+    }
+    let remaining: u64 = counts
+        .iter()
+        .filter(|(id, _)| id.as_str() != keyring.active_id())
+        .map(|(_, n)| n)
+        .sum();
+    let signing = state.signing();
+    Ok(json!({
+        "master_key": {
+            "active": keyring.active_id(),
+            "keys": keyring.key_ids(),
+            "sealed_values": sealed,
+            "remaining_under_old_keys": remaining,
+        },
+        "signing_key": {
+            "current": signing.current.kid(),
+            "next": signing.next.as_ref().map(|k| k.kid().to_string()),
+            "published": signing.kids(),
+            "rotated_at": signing.rotated_at,
+        },
+    }))
+}
+
+pub async fn keys_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &key_status_json(&state).await?))
+}
+
+/// Starts re-sealing every value under an old master key with this instance's active
+/// key, in the background (202); `GET /api/v2/keys/status` shows the progress.
+pub async fn keys_rewrap(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let status = key_status_json(&state).await?;
+    let actor = caller.client_id.clone();
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::rotation::rewrap(&task_state, &actor).await {
+            tracing::warn!(error = %e, "re-sealing values (requested through the API) failed");
+        }
+    });
+    Ok(json(StatusCode::ACCEPTED, &status))
 }

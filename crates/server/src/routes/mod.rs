@@ -151,6 +151,18 @@ pub fn api_routes() -> Vec<ApiRoute> {
             &[DeleteClientGrants],
             delete(grants::remove),
         ),
+        r(
+            Method::GET,
+            "/api/v2/keys/status",
+            &[UpdateKeys],
+            get(extensions::keys_status),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/keys/rewrap",
+            &[UpdateKeys],
+            post(extensions::keys_rewrap),
+        ),
     ]
 }
 
@@ -163,6 +175,7 @@ pub fn public_routes() -> Router<AppState> {
             "/.well-known/openid-configuration",
             get(public::openid_configuration),
         )
+        .route("/api/v2/openapi.json", get(public::openapi))
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(public::readyz))
 }

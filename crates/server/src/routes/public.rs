@@ -9,7 +9,7 @@ use super::json;
 use crate::state::AppState;
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    json(StatusCode::OK, &state.jwks.to_json())
+    json(StatusCode::OK, &state.signing().jwks.to_json())
 }
 
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
@@ -47,4 +47,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             )
         }
     }
+}
+
+/// The OpenAPI 3.1 document, built from the route table (see `crate::openapi`).
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    crate::error::json_response(
+        axum::http::StatusCode::OK,
+        &crate::openapi::document(&state.config.domain),
+    )
 }

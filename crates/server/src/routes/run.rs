@@ -149,7 +149,7 @@ pub async fn invoke(
     // The result goes back to the identity system that asked, as the hook made it.
     let (invocation, _) = state
         .executor
-        .prepare(state.store.as_ref(), &state.keyring, &hook, None, payload)
+        .prepare(state.store.as_ref(), &state.keyring(), &hook, None, payload)
         .await?;
     if is_background(trigger) {
         // post-user-registration and post-change-password run after the fact; their

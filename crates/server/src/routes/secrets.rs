@@ -88,7 +88,7 @@ fn seal_body(
             None
         } else {
             Some(seal_secret(
-                &state.keyring,
+                &state.keyring(),
                 hook.as_str(),
                 name.as_str(),
                 &value,

@@ -163,10 +163,34 @@ fn unauthorized() -> OAuthError {
     OAuthError::access_denied(StatusCode::UNAUTHORIZED, "Unauthorized")
 }
 
-pub async fn issue(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn issue(
+    State(state): State<AppState>,
+    ip: Option<axum::Extension<crate::app::ClientIp>>,
+    request_id: Option<axum::Extension<crate::app::RequestId>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match issue_token(&state, &headers, &body).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // The client id the request named, if any; never its secret.
+            let named = parse_body(&headers, &body)
+                .ok()
+                .and_then(|r| r.client_id)
+                .or_else(|| basic_credentials(&headers).ok().flatten().map(|(id, _)| id));
+            crate::security_audit::record(
+                &state,
+                crate::security_audit::Refusal {
+                    action: "token.failed",
+                    actor: named.as_deref(),
+                    ip: ip.as_ref().map_or("", |i| i.0 .0.as_str()),
+                    target: "POST /oauth/token".to_string(),
+                    reason: format!("{}: {}", e.error, e.description),
+                    request_id: request_id.as_ref().map(|r| r.0 .0.as_str()),
+                },
+            );
+            e.into_response()
+        }
     }
 }
 
@@ -293,9 +317,9 @@ async fn issue_token(
         gty: "client-credentials".to_string(),
     };
     // RSA signing is the costly step; keep it off the async workers.
-    let key_state = state.clone();
+    let signing = state.signing();
     let token = tokio::task::spawn_blocking(move || {
-        sign_access_token_with(&key_state.signing_key, &claims, &hook_claims)
+        sign_access_token_with(&signing.current, &claims, &hook_claims)
     })
     .await
     .map_err(|e| OAuthError::from(hookhaven_core::Error::internal(e)))?;
@@ -345,7 +369,7 @@ async fn run_credentials_exchange(
     });
     let (invocation, _) = state
         .executor
-        .prepare(state.store.as_ref(), &state.keyring, &hook, None, payload)
+        .prepare(state.store.as_ref(), &state.keyring(), &hook, None, payload)
         .await?;
     let outcome = state.executor.invoke(invocation).await;
     match outcome.result {

@@ -9,6 +9,7 @@ mod concurrency;
 mod dashboard;
 mod helpers;
 mod hooks;
+mod rotation;
 mod secrets;
 mod snapshot;
 
@@ -22,6 +23,7 @@ pub use clients::*;
 pub use concurrency::*;
 pub use dashboard::*;
 pub use hooks::*;
+pub use rotation::*;
 pub use secrets::*;
 pub use snapshot::*;
 
@@ -78,6 +80,10 @@ macro_rules! conformance_tests {
             admin_sessions_expire_and_go_with_their_admin,
             renaming_a_secret_is_atomic,
             client_secrets_rotate,
+        );
+        // Master-key rotation.
+        $crate::conformance_tests!(@each $harness;
+            sealed_values_are_counted_found_and_swapped,
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

@@ -15,6 +15,7 @@ use hookhaven_core::{
 use sqlx::{Postgres, Transaction};
 
 use super::error::{db_error, is_conflict};
+use super::rotation;
 use super::{
     admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, PgStore, PING_TIMEOUT,
 };
@@ -578,6 +579,24 @@ impl Store for PgStore {
         created_before: i64,
     ) -> Result<u64> {
         admins::delete_expired_sessions(&mut *self.conn().await?, idle_before, created_before).await
+    }
+
+    // ---- master-key rotation ----
+
+    async fn count_sealed_by_key(&self) -> Result<Vec<(String, u64)>> {
+        rotation::count_by_key(self).await
+    }
+
+    async fn sealed_under_key(&self, key_id: &str, limit: u32) -> Result<Vec<crate::SealedValue>> {
+        rotation::under_key(self, key_id, limit).await
+    }
+
+    async fn replace_sealed(
+        &self,
+        swaps: &[(crate::SealedValue, SealedSecret)],
+        audit: &AuditEvent,
+    ) -> Result<u64> {
+        retrying("replace_sealed", || rotation::replace(self, swaps, audit)).await
     }
 }
 

@@ -14,6 +14,7 @@ mod grants;
 mod hooks;
 mod migrations;
 mod paging;
+mod rotation;
 mod secrets;
 mod server_keys;
 mod snapshot;

@@ -12,6 +12,7 @@ use hookhaven_core::{
 use sqlx::{Sqlite, Transaction};
 
 use super::error::db_error;
+use super::rotation;
 use super::{admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, SqliteStore};
 use crate::{
     Admin, AdminSession, AuditSource, ClientCredentials, GrantFilter, Reseal, SecretEntry,
@@ -419,5 +420,23 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         snapshot::import(&mut tx, data, audit_source).await?;
         commit(tx).await
+    }
+
+    // ---- master-key rotation ----
+
+    async fn count_sealed_by_key(&self) -> Result<Vec<(String, u64)>> {
+        rotation::count_by_key(self).await
+    }
+
+    async fn sealed_under_key(&self, key_id: &str, limit: u32) -> Result<Vec<crate::SealedValue>> {
+        rotation::under_key(self, key_id, limit).await
+    }
+
+    async fn replace_sealed(
+        &self,
+        swaps: &[(crate::SealedValue, SealedSecret)],
+        audit: &AuditEvent,
+    ) -> Result<u64> {
+        rotation::replace(self, swaps, audit).await
     }
 }
