@@ -348,20 +348,59 @@ pub async fn apply_import(
         apply(api, report, progress).await;
     }
     if !report.dry_run && report.failed.is_empty() {
-        let mut unset = Vec::new();
-        for h in &report.plan.hooks {
-            for name in h.secrets.added_without_value() {
-                unset.push(Unset {
-                    hook: h.name.clone(),
-                    secret: name.to_string(),
-                });
+        report.unset = match secrets_without_value(api, progress).await {
+            Ok(unset) => unset,
+            // A server without Hookhaven's `secret-status` extension (Auth0 itself): only
+            // the secrets this import created without a value are known.
+            Err(e) => {
+                report.warnings.push(format!(
+                    "could not list every secret without a value ({e:#}); listing the ones this import created"
+                ));
+                report
+                    .plan
+                    .hooks
+                    .iter()
+                    .flat_map(|h| {
+                        h.secrets.added_without_value().map(|name| Unset {
+                            hook: h.name.clone(),
+                            secret: name.to_string(),
+                        })
+                    })
+                    .collect()
             }
-        }
-        report.unset = unset;
+        };
     }
     report.requests = api.stats.requests.load(Ordering::Relaxed);
     report.retries = api.stats.retries.load(Ordering::Relaxed);
     Ok(())
+}
+
+/// Every secret on the server that exists without a value, from Hookhaven's read-only
+/// `GET /api/v2/hooks/{id}/secret-status` extension (the Auth0 read shows the placeholder
+/// for every secret, set or not).
+async fn secrets_without_value(api: &Api, progress: &Progress) -> anyhow::Result<Vec<Unset>> {
+    let mut unset = Vec::new();
+    for hook in api.fetch_hooks(progress).await? {
+        let status = api
+            .call(
+                Method::GET,
+                &format!("/api/v2/hooks/{}/secret-status", hook.id),
+                None,
+            )
+            .await?;
+        let Value::Object(secrets) = status else {
+            anyhow::bail!("secret-status did not return an object");
+        };
+        for (name, state) in secrets {
+            if state["set"] == Value::Bool(false) {
+                unset.push(Unset {
+                    hook: hook.name.clone(),
+                    secret: name,
+                });
+            }
+        }
+    }
+    Ok(unset)
 }
 
 /// Plans, then (unless it is a dry run) applies.

@@ -99,6 +99,15 @@ pub fn operation(method: &Method, path: &str) -> Option<Operation> {
             Some(json!({"type": "array", "items": string()})),
             (204, None),
         ),
+        ("GET", "/api/v2/hooks/{id}/secret-status") => op(
+            "Extension: which secrets hold a value (never the values)",
+            None,
+            (
+                200,
+                Some(json!({"type": "object", "additionalProperties": {
+                    "type": "object", "properties": {"set": {"type": "boolean"}}, "required": ["set"]}})),
+            ),
+        ),
         ("PATCH", "/api/v2/hooks/{id}/secrets/{name}") => op(
             "Extension: rename a secret and/or replace its value",
             Some(json!({"type": "object", "properties": {"name": string(), "value": string()}})),

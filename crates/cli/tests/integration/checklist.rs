@@ -70,6 +70,8 @@ async fn p2_placeholder_is_shown_and_never_stored() {
     assert_eq!(secrets, json!({"REAL": PLACEHOLDER, "UNSET": PLACEHOLDER}));
     // D1: a POSTed placeholder creates the secret without a value.
     assert_eq!(stored_value(&server, &id, "UNSET").await, None);
+    let (_, set) = api.get(&format!("/api/v2/hooks/{id}/secret-status")).await;
+    assert_eq!(set, json!({"REAL": {"set": true}, "UNSET": {"set": false}}));
     // D1: a PATCHed placeholder leaves the value alone; the rest of the request applies.
     let (status, _) = api
         .patch(
@@ -86,6 +88,10 @@ async fn p2_placeholder_is_shown_and_never_stored() {
         stored_value(&server, &id, "UNSET").await.as_deref(),
         Some("now-set")
     );
+    // The extension shows which secrets hold a value, never a value.
+    let (status, set) = api.get(&format!("/api/v2/hooks/{id}/secret-status")).await;
+    assert_eq!(status, 200);
+    assert_eq!(set, json!({"REAL": {"set": true}, "UNSET": {"set": true}}));
     // An auth0-deploy-cli keyword that was never replaced is not a value either.
     for keyword in ["##REAL##", "@@REAL@@"] {
         let (status, _) = api

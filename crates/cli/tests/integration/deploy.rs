@@ -864,13 +864,27 @@ async fn plan_dry_run_and_secret_rules() {
     let (_, cce) = api.get(&format!("/api/v2/hooks/{cce_id}")).await;
     assert_eq!(cce["enabled"], false);
 
+    // A secret without a value that no import made (here: added through the API) is
+    // listed too, from the server's secret-status extension.
+    let (status, _) = api
+        .post(
+            &format!("/api/v2/hooks/{}/secrets", seeded[1].id),
+            &json!({ "LEFT_EMPTY": PLACEHOLDER }).to_string(),
+        )
+        .await;
+    assert_eq!(status, 201);
     // With AUTH0_ALLOW_DELETE=true the hook that is not in the files goes.
-    hh(
+    let run = hh(
         &server,
         &["import", "-i", out.to_str().unwrap()],
         &[env[0], ("AUTH0_ALLOW_DELETE", "true")],
     )
     .expect_ok("import");
+    assert!(
+        run.stdout.contains("pre-reg / LEFT_EMPTY") && run.stdout.contains("cce-hook / UNSET"),
+        "{}",
+        run.stdout
+    );
     let (status, _) = api.get(&format!("/api/v2/hooks/{}", seeded[2].id)).await;
     assert_eq!(status, 404);
     // Hook creates and deletes in the audit log: the seeding and this one delete only.

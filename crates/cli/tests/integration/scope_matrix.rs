@@ -38,6 +38,7 @@ fn expected() -> HashMap<(&'static str, &'static str), Vec<Scope>> {
             vec![CreateHooks, UpdateHooks],
         ),
         (("POST", "/api/v2/hooks/{id}/run"), vec![UpdateHooks]),
+        (("GET", "/api/v2/hooks/{id}/secret-status"), vec![ReadHooks]),
         (
             ("POST", "/api/v2/triggers/{trigger_id}/invoke"),
             vec![ExecuteHooks],

@@ -84,6 +84,13 @@ pub fn api_routes() -> Vec<ApiRoute> {
             &[DeleteHooks],
             delete(secrets::remove),
         ),
+        // Hookhaven extension (D7): which secrets hold a value, never the values.
+        r(
+            Method::GET,
+            "/api/v2/hooks/{id}/secret-status",
+            &[ReadHooks],
+            get(secrets::status),
+        ),
         // Hookhaven extension (D7): rename a secret and/or change its value atomically.
         r(
             Method::PATCH,

@@ -43,6 +43,27 @@ pub async fn read(
     Ok(json(StatusCode::OK, &Value::Object(body)))
 }
 
+/// `GET /api/v2/hooks/{id}/secret-status` (Hookhaven extension, D7): for each secret,
+/// whether it holds a value. Auth0's read shows the placeholder for every secret, so a
+/// deploy pipeline could not otherwise tell which secrets still need filling (D1).
+pub async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = HookId::parse(&id)?;
+    let secrets = state.store.list_secrets(&id).await?;
+    let body: Map<String, Value> = secrets
+        .into_iter()
+        .map(|s| {
+            (
+                s.name.as_str().to_string(),
+                serde_json::json!({ "set": s.is_set }),
+            )
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &Value::Object(body)))
+}
+
 /// Validates a `{name: value}` body and seals each value for `hook`. The placeholder
 /// becomes `None` (D1): on add, a secret without a value; on update, "keep".
 fn seal_body(
