@@ -2,8 +2,9 @@
 //! (`a0deploy`, installed into `.tools/node` by `scripts/install-test-clients`) against a real
 //! server over https. A missing a0deploy skips locally and fails in CI.
 //!
-//! Secret values are checked by reading them from the data dir (`stored_secret`); once the
-//! hook runner exists these checks should read them through a hook instead.
+//! Secret values are checked the way hook code sees them: through the Runner
+//! (`Api::runner_sees`), with the comparison done inside the hook so that no value leaves
+//! the server. A few checks that a secret holds *no* value read the store directly.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -253,13 +254,14 @@ async fn seed(api: &Api<'_>) -> Vec<Seeded> {
     out
 }
 
-/// Every seeded secret still holds its value.
+/// Every seeded secret still holds its value, as hook code sees it in the Runner.
 async fn assert_values(server: &Server, seeded: &[Seeded]) {
+    let api = Api::new(server).await;
     for hook in seeded {
         for (name, value) in &hook.secrets {
             assert_eq!(
-                server.stored_secret(&hook.id, name).await.as_deref(),
-                Some(value.as_str()),
+                api.runner_sees(&hook.id, name, value).await,
+                "MATCH",
                 "secret {name} of {} changed",
                 hook.name
             );
@@ -546,8 +548,20 @@ async fn a0deploy_imports_hookhaven_yaml_and_replaces_keywords() {
             .contains("https://sms.example"),
         "{new}"
     );
-    assert_eq!(server.stored_secret(id, "API_KEY").await, Some(api_key));
-    assert_eq!(server.stored_secret(id, "OTHER").await, Some(other));
+    assert_eq!(
+        Api::new(&server)
+            .await
+            .runner_sees(id, "API_KEY", &api_key)
+            .await,
+        "MATCH"
+    );
+    assert_eq!(
+        Api::new(&server)
+            .await
+            .runner_sees(id, "OTHER", &other)
+            .await,
+        "MATCH"
+    );
     // The old hooks kept every secret value, and only the seeding wrote their secrets.
     assert_values(&server, &seeded).await;
     let writes = audit_actions(&server)
@@ -668,12 +682,24 @@ async fn hand_written_yaml_takes_secrets_from_the_environment() {
     let id = hook["id"].as_str().unwrap();
     assert_eq!(hook["dependencies"], json!({"axios": "1.6.0"}));
     assert!(hook["script"].as_str().unwrap().ends_with("// eu\n"));
-    assert_eq!(server.stored_secret(id, "API_KEY").await, Some(api_key));
-    assert_eq!(server.stored_secret(id, "SIGNING").await, Some(signing));
     assert_eq!(
-        server.stored_secret(id, "LATER").await,
-        None,
-        "created without a value (D1)"
+        Api::new(&server)
+            .await
+            .runner_sees(id, "API_KEY", &api_key)
+            .await,
+        "MATCH"
+    );
+    assert_eq!(
+        Api::new(&server)
+            .await
+            .runner_sees(id, "SIGNING", &signing)
+            .await,
+        "MATCH"
+    );
+    assert_eq!(
+        Api::new(&server).await.runner_sees(id, "LATER", "").await,
+        "UNSET",
+        "created without a value (D1): hook code sees undefined"
     );
     let (_, names) = api.get(&format!("/api/v2/hooks/{id}/secrets")).await;
     assert_eq!(
@@ -845,19 +871,18 @@ async fn plan_dry_run_and_secret_rules() {
     assert!(run.stdout.contains("cce-hook / UNSET"), "{}", run.stdout);
     let cce_id = &seeded[0].id;
     assert_eq!(
-        server.stored_secret(cce_id, "API_KEY").await.as_deref(),
-        Some(seeded[0].secrets["API_KEY"].as_str())
+        api.runner_sees(cce_id, "API_KEY", &seeded[0].secrets["API_KEY"])
+            .await,
+        "MATCH"
     );
-    assert_eq!(
-        server.stored_secret(cce_id, "NEW").await,
-        Some(new_value.clone())
-    );
-    assert_eq!(server.stored_secret(cce_id, "UNSET").await, None);
+    assert_eq!(api.runner_sees(cce_id, "NEW", &new_value).await, "MATCH");
+    assert_eq!(api.runner_sees(cce_id, "UNSET", "").await, "UNSET");
     let (_, names) = api.get(&format!("/api/v2/hooks/{cce_id}/secrets")).await;
     assert_eq!(names.as_object().unwrap().len(), 3, "{names}");
     assert_eq!(
-        server.stored_secret(&seeded[1].id, "ONLY").await.as_deref(),
-        Some(seeded[1].secrets["ONLY"].as_str())
+        api.runner_sees(&seeded[1].id, "ONLY", &seeded[1].secrets["ONLY"])
+            .await,
+        "MATCH"
     );
     let (status, _) = api.get(&format!("/api/v2/hooks/{}", seeded[2].id)).await;
     assert_eq!(status, 200, "deleted without --allow-delete");
@@ -1129,10 +1154,7 @@ async fn hundred_hooks_with_five_secrets_round_trip() {
     }
     for (id, secrets) in values.iter().step_by(17) {
         for (name, value) in secrets {
-            assert_eq!(
-                server.stored_secret(id, name).await.as_deref(),
-                Some(value.as_str())
-            );
+            assert_eq!(api.runner_sees(id, name, value).await, "MATCH");
         }
     }
 }

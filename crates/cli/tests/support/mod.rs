@@ -603,3 +603,44 @@ pub fn run_keys(server: &Server, args: &[&str]) -> (bool, String, String) {
     all.push(server.database_url.clone());
     run_cli(all, &[])
 }
+
+// ---- secrets as hook code sees them (the Runner) ----
+
+impl Api<'_> {
+    /// What hook code sees as secret `name` of hook `hook_id`, asked through the Runner
+    /// (`POST /api/v2/hooks/{id}/run`) without the value leaving the server: the code
+    /// compares it with `expected` and answers with an error message — `MATCH`,
+    /// `DIFFERENT` or `UNSET` — because every trigger returns errors (post-* triggers
+    /// ignore results). Returns that word.
+    pub async fn runner_sees(&self, hook_id: &str, name: &str, expected: &str) -> String {
+        let script = format!(
+            "module.exports = function () {{ var cb = arguments[arguments.length - 1]; \
+             var v = arguments[arguments.length - 2].webtask.secrets[{name}]; \
+             cb(new Error(v === undefined ? 'UNSET' : (v === {expected} ? 'MATCH' : 'DIFFERENT'))); }};",
+            name = serde_json::to_string(name).expect("name"),
+            expected = serde_json::to_string(expected).expect("value"),
+        );
+        let body = serde_json::json!({ "script": script });
+        // A token minted with the signing key: an enabled credentials-exchange hook under
+        // test may have trimmed the scopes of tokens from /oauth/token.
+        let token = self
+            .server
+            .mint(&self.server.claims(&hookhaven_core::ALL_SCOPES))
+            .await;
+        let response = self
+            .http
+            .post(self.server.url(&format!("/api/v2/hooks/{hook_id}/run")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("runner request");
+        let status = response.status().as_u16();
+        let out: Value = response.json().await.expect("runner json");
+        assert_eq!(status, 200, "runner: {out}");
+        out["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the runner gave no error message: {out}"))
+            .to_string()
+    }
+}
