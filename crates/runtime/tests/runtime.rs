@@ -1210,8 +1210,11 @@ async fn a_full_queue_answers_busy_at_once() {
         (ErrorKind::Busy, 503)
     );
     assert_eq!(err(&rejected).kind, ErrorKind::Busy);
-    assert!(waited < Duration::from_millis(50), "{waited:?}");
-    // Afterwards the pool serves again.
+    // At once: well before the 200 ms a queued call may wait.
+    assert!(waited < Duration::from_millis(150), "{waited:?}");
+    // Afterwards the pool serves again, once the calls still running have drained (on a
+    // loaded machine the slow ones can outlast the queue timeout of the next call).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(claims(
         &rt,
         "module.exports = function (c, s, a, ctx, cb) { cb(null, {}); };"
