@@ -15,6 +15,9 @@ pub enum Target {
     GetSecrets,
     PatchSecrets,
     Token,
+    /// `POST /api/v2/hooks/{id}/run` with an empty body: the saved (trivial) script on the
+    /// trigger's sample payload.
+    Runner,
 }
 
 impl Target {
@@ -24,6 +27,7 @@ impl Target {
             Target::GetSecrets => "GET /api/v2/hooks/{id}/secrets",
             Target::PatchSecrets => "PATCH /api/v2/hooks/{id}/secrets (1 key)",
             Target::Token => "POST /oauth/token",
+            Target::Runner => "POST /api/v2/hooks/{id}/run (trivial hook)",
         }
     }
 }
@@ -32,6 +36,7 @@ impl Target {
 pub struct Requests {
     healthz_url: String,
     secrets_url: String,
+    run_url: String,
     token_url: String,
     bearer: HeaderValue,
     token_form: String,
@@ -42,6 +47,7 @@ impl Requests {
         Requests {
             healthz_url: format!("{base}/healthz"),
             secrets_url: format!("{base}/api/v2/hooks/{hook_id}/secrets"),
+            run_url: format!("{base}/api/v2/hooks/{hook_id}/run"),
             token_url: format!("{base}/oauth/token"),
             bearer: HeaderValue::from_str(&format!("Bearer {access_token}"))
                 .expect("a JWT is a valid header value"),
@@ -61,6 +67,9 @@ impl Requests {
                 .header(CONTENT_TYPE, "application/json")
                 // A new value each time, as a real rotation would send.
                 .body(format!(r#"{{"K":"v-{n:08}"}}"#)),
+            Target::Runner => client
+                .post(&self.run_url)
+                .header(AUTHORIZATION, self.bearer.clone()),
             Target::Token => client
                 .post(&self.token_url)
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")

@@ -2,6 +2,7 @@
 //! baselines measured in the same run on the same machine. See docs/benchmarks.md.
 
 mod baselines;
+mod hooks;
 mod load;
 mod server;
 mod stats;
@@ -57,6 +58,9 @@ struct Args {
     /// comparing two server builds quickly.
     #[arg(long)]
     server_only: bool,
+    /// Skip the hook phases (Runner, credentials-exchange overhead, Node vm peer).
+    #[arg(long)]
+    skip_hooks: bool,
 }
 
 // Positions in the results vector, in the order the phases run.
@@ -252,8 +256,23 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         .await?;
         results.push(measured);
     }
+    let mut hook_results = if args.skip_hooks {
+        None
+    } else {
+        Some(hooks::measure(&server, &fixture, &requests, args.connections, window).await?)
+    };
     server.stop();
     println!();
+    if let Some(results) = hook_results.as_mut() {
+        println!("baseline: Node.js vm, fresh context per call ({cores} processes)");
+        match hooks::node_vm(work.path(), window, cores) {
+            Ok(node) => {
+                println!("      {}", node.summary());
+                results.node_vm = Some(node);
+            }
+            Err(e) => println!("      not measured: {e:#}"),
+        }
+    }
     if args.server_only {
         let gets = results[GET_SECRETS].rate() / results[HEALTHZ].rate();
         println!(
@@ -301,6 +320,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     results.push(measured);
 
     report(&results, &command_line, cores);
+    if let Some(hook_results) = &hook_results {
+        hooks::report(hook_results, cores);
+    }
     Ok(report_errors(&results, &server, args.keep))
 }
 
