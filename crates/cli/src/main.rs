@@ -4,6 +4,7 @@ mod admins;
 mod commands;
 mod db;
 mod deploy;
+mod hooks;
 mod keys;
 mod settings;
 
@@ -32,6 +33,10 @@ enum Command {
     /// Read the audit log directly from a data dir.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List or disable hooks directly on a data dir (no server needed): the way back in
+    /// when a credentials-exchange hook refuses every token.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
     /// Manage the Dashboard's administrators directly on a data dir (no server needed).
     #[command(subcommand)]
     Admins(admins::AdminsCommand),
@@ -127,6 +132,7 @@ fn main() -> std::process::ExitCode {
                 limit,
             }) => commands::audit_list(storage, hook, actor, limit).await,
             Command::Db(command) => db::run(command).await,
+            Command::Hooks(command) => hooks::run(command).await,
             Command::Admins(command) => admins::run(command).await,
             Command::Keys(command) => keys::run(command).await,
             Command::Export(args) => deploy::export(args).await,

@@ -141,6 +141,40 @@ async fn credentials_exchange_errors_become_token_errors() {
             "{script}"
         );
     }
+    // Offline, without any token, the operator can still list and disable the hook.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(crate::support::BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .arg("--database-url")
+            .arg(&server.database_url)
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["hooks", "list"]);
+    assert!(listed.status.success());
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["enabled"], true);
+    assert!(cli(&["hooks", "disable", &id]).status.success());
+    assert_eq!(
+        token_response(&server, None).await.0,
+        200,
+        "tokens flow again"
+    );
+    let (s, _) = api
+        .patch(&format!("/api/v2/hooks/{id}"), r#"{"enabled":true}"#)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        token_response(&server, None).await.0,
+        500,
+        "the last failing script is back"
+    );
+    let missing = cli(&["hooks", "disable", "01ZZZZZZZZZZZZZZZZZZZZZZZZ"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
     // Disabling the hook restores plain tokens (with the admin token from before).
     let (s, _) = api
         .patch(&format!("/api/v2/hooks/{id}"), r#"{"enabled":false}"#)
