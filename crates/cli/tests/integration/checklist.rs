@@ -409,11 +409,9 @@ async fn p9_client_mistakes_never_get_a_5xx() {
             }
         }
     }
-    let huge = format!("{{\"A\":\"{}\"}}", "x".repeat(1024 * 1024 + 16));
-    let (status, _, _) = api
-        .send("POST", &format!("/api/v2/hooks/{id}/secrets"), Some(&huge))
-        .await;
-    assert_eq!(status, 413);
+    // Oversize bodies (413) are tested in edge.rs, over a raw connection: the server
+    // answers before reading the body, so an HTTP client still sending it may see a
+    // broken pipe instead of the answer.
     // NUL characters anywhere (PostgreSQL text cannot hold them) are a client error.
     for path in [
         "/api/v2/hooks/%00",
