@@ -127,8 +127,8 @@ pub(crate) fn compile_forms(ctx: &Ctx<'_>, source: &str) -> Result<Forms, Compil
     }
     let module_src = format!("{MODULE_PREFIX}{source}{MODULE_SUFFIX}");
     let expr_src = format!("{EXPR_PREFIX}{source}{EXPR_SUFFIX}");
-    let module = compile_script(ctx, &module_src, HOOK_FILE);
-    let expr = compile_script(ctx, &expr_src, HOOK_FILE);
+    let module = compile_script(ctx, &module_src, HOOK_FILE, Keep::Debug);
+    let expr = compile_script(ctx, &expr_src, HOOK_FILE, Keep::Debug);
     match (module, expr) {
         (Err(module_err), Err(expr_err)) => {
             let (err, prefix) = if looks_like_bare_function(source) {
@@ -216,12 +216,30 @@ pub(crate) fn parse_location(stack: &str) -> Option<(u32, u32)> {
     Some((line, col))
 }
 
+/// What compiled bytecode keeps besides the code.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Line numbers and source text: hook scripts, whose errors name lines and columns.
+    Debug,
+    /// Code only: the runtime's own JavaScript, which is smaller and quicker to load without.
+    CodeOnly,
+}
+
 /// `JS_Eval` with `COMPILE_ONLY` as a sloppy-mode global script, then `JS_WriteObject`.
 pub(crate) fn compile_script(
     ctx: &Ctx<'_>,
     source: &str,
     file: &CStr,
+    keep: Keep,
 ) -> Result<Vec<u8>, ExceptionInfo> {
+    let flags = match keep {
+        Keep::Debug => qjs::JS_WRITE_OBJ_BYTECODE,
+        Keep::CodeOnly => {
+            qjs::JS_WRITE_OBJ_BYTECODE
+                | qjs::JS_WRITE_OBJ_STRIP_SOURCE
+                | qjs::JS_WRITE_OBJ_STRIP_DEBUG
+        }
+    };
     let csrc = CString::new(source).map_err(|_| ExceptionInfo::plain("NUL in source"))?;
     let raw = ctx.as_raw().as_ptr();
     // SAFETY: `raw` is the live context behind `ctx`; the source is NUL-terminated and its
@@ -238,7 +256,7 @@ pub(crate) fn compile_script(
             return Err(ExceptionInfo::from_value(ctx, &ctx.catch()));
         }
         let mut len: qjs::size_t = 0;
-        let buf = qjs::JS_WriteObject(raw, &mut len, func, qjs::JS_WRITE_OBJ_BYTECODE as i32);
+        let buf = qjs::JS_WriteObject(raw, &mut len, func, flags as i32);
         qjs::JS_FreeValue(raw, func);
         if buf.is_null() {
             return Err(ExceptionInfo::from_value(ctx, &ctx.catch()));

@@ -74,9 +74,11 @@
 //!
 //! # Isolation and limits
 //!
-//! Every invocation gets a fresh QuickJS runtime and context on one of
-//! [`RuntimeConfig::workers`] threads, so nothing from one call (globals, prototypes,
-//! secrets) reaches the next. Limits ([`RuntimeConfig`]): wall-clock deadline (20 s), CPU
+//! Every invocation gets a fresh QuickJS context on one of [`RuntimeConfig::workers`]
+//! threads, so nothing from one call (globals, prototypes, secrets) reaches the next. Each
+//! worker keeps its QuickJS runtime warm and prepares the next context while idle; the
+//! runtime is replaced after any invocation that tripped a limit or failed inside the
+//! engine, and every 1,000 invocations. Limits ([`RuntimeConfig`]): wall-clock deadline (20 s), CPU
 //! deadline through the interrupt handler (5 s), heap (64 MiB), stack (1 MiB), console
 //! output (16 KiB), pending timers, and a watchdog: a worker stuck past the deadline in a
 //! builtin that ignores the interrupt handler is abandoned, the caller gets
@@ -97,11 +99,14 @@
 //! *result* is not redacted: putting a secret into a claim is the hook author's choice.
 
 mod adapter;
+mod alloc;
 mod compile;
 mod config;
 mod engine;
+mod host;
 mod net;
 mod pool;
+mod prelude;
 mod redact;
 mod types;
 
@@ -119,8 +124,6 @@ pub use config::{NetworkPolicy, RuntimeConfig};
 pub use types::{
     ErrorKind, HookError, HookScript, Invocation, Outcome, TriggerResult, TIMEOUT_MESSAGE,
 };
-
-const PRELUDE: &str = include_str!("js/prelude.js");
 
 /// The worker pool and its configuration. Cheap to clone; clones share the pool. The
 /// workers stop when the last clone is dropped.
@@ -163,7 +166,7 @@ impl HookRuntime {
         let mut config = config;
         config.workers = config.workers.max(1);
         config.max_queue = config.max_queue.max(1);
-        let prelude = compile_prelude();
+        let prelude = prelude::Prelude::compile();
         let (tx, rx) = std::sync::mpsc::sync_channel(config.max_queue);
         let shared = Arc::new(pool::Shared::new(Arc::new(config), Arc::new(prelude), rx));
         for _ in 0..shared.config.workers {
@@ -338,7 +341,7 @@ fn failed(error: HookError, begun: Instant) -> Outcome {
 }
 
 /// A throwaway engine on the calling thread, for compiling.
-fn with_scratch_context<R>(
+pub(crate) fn with_scratch_context<R>(
     memory_limit: usize,
     f: impl FnOnce(&rquickjs::Ctx<'_>) -> R,
 ) -> Result<R, CompileError> {
@@ -352,12 +355,4 @@ fn with_scratch_context<R>(
     rt.set_max_stack_size(256 * 1024);
     let ctx = Context::full(&rt).map_err(engine_error)?;
     Ok(ctx.with(|ctx| f(&ctx)))
-}
-
-fn compile_prelude() -> Vec<u8> {
-    with_scratch_context(0, |ctx| {
-        compile::compile_script(ctx, PRELUDE, c"prelude.js")
-            .unwrap_or_else(|e| panic!("the runtime prelude does not compile: {}", e.display()))
-    })
-    .expect("creating an engine to compile the prelude")
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::config::{NetworkPolicy, RuntimeConfig};
-use crate::engine::{self, WorkerEnv};
+use crate::engine::{Worker, WorkerEnv};
+use crate::prelude::Prelude;
 use crate::types::{ErrorKind, HookError, Invocation, Outcome};
 
 pub(crate) const QUEUED: u8 = 0;
@@ -43,7 +44,7 @@ pub(crate) struct Job {
 pub(crate) struct Shared {
     pub(crate) config: Arc<RuntimeConfig>,
     pub(crate) policy: Arc<NetworkPolicy>,
-    pub(crate) prelude: Arc<Vec<u8>>,
+    pub(crate) prelude: Arc<Prelude>,
     pub(crate) rx: Mutex<Receiver<Job>>,
     next_worker: AtomicUsize,
     pub(crate) queued: AtomicUsize,
@@ -55,7 +56,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(
         config: Arc<RuntimeConfig>,
-        prelude: Arc<Vec<u8>>,
+        prelude: Arc<Prelude>,
         rx: Receiver<Job>,
     ) -> Shared {
         Shared {
@@ -108,7 +109,11 @@ fn worker_main(shared: Arc<Shared>) {
         http: crate::net::build_client(&shared.policy),
         tokio,
     };
+    let mut worker = Worker::new();
     loop {
+        // Get the next context ready before waiting, so a request that finds this worker
+        // idle does not pay for it. A failure here is reported by the invocation itself.
+        let _ = worker.warm(&env);
         let job = {
             let rx = shared.rx.lock().unwrap_or_else(|e| e.into_inner());
             match rx.recv() {
@@ -123,12 +128,13 @@ fn worker_main(shared: Arc<Shared>) {
         let _ = job.started.send(());
         shared.busy.fetch_add(1, Ordering::SeqCst);
         let trigger = job.invocation.trigger;
-        let outcome = catch_unwind(AssertUnwindSafe(|| engine::execute(&env, job.invocation)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| worker.execute(&env, job.invocation)));
         shared.busy.fetch_sub(1, Ordering::SeqCst);
         let abandoned = !job.state.transition(RUNNING, DONE);
         match outcome {
             Ok(outcome) => {
                 let _ = job.reply.send(outcome);
+                worker.clean();
             }
             Err(_) => {
                 tracing::error!(

@@ -738,20 +738,34 @@ async fn no_state_leaks_between_invocations() {
         globalThis.leaked = 'x'; global.other = 1; Object.prototype.polluted = 'yes';
         Array.prototype.push = function () { return 'hijacked'; };
         JSON.stringify = function () { return 'hijacked'; };
+        Buffer.prototype.toString = function () { return 'hijacked'; };
         cb(null, {});
+        // Work left behind after the callback must not run in, or reach, the next call.
+        Promise.resolve().then(function () { globalThis.late = 1; });
+        setTimeout(function () { globalThis.later = 1; }, 0);
     };"#;
     assert!(run(&rt, CCE, first).await.result.is_ok());
     let c = claims(
         &rt,
         r#"module.exports = function (c, s, a, ctx, cb) {
             var arr = []; arr.push(1);
-            cb(null, { 'https://e.com/r': [typeof leaked, typeof other, ({}).polluted === undefined, arr.length, JSON.stringify({a: 1})] });
+            cb(null, { 'https://e.com/r': [typeof leaked, typeof other, ({}).polluted === undefined, arr.length, JSON.stringify({a: 1}),
+                typeof late, typeof later, Buffer.from('ok').toString()] });
         };"#,
     )
     .await;
     assert_eq!(
         c["https://e.com/r"],
-        json!(["undefined", "undefined", true, 1, "{\"a\":1}"])
+        json!([
+            "undefined",
+            "undefined",
+            true,
+            1,
+            "{\"a\":1}",
+            "undefined",
+            "undefined",
+            "ok"
+        ])
     );
 }
 
