@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use hookhaven_core::{Error, Hook, HookFilter, HookId, SecretValue, TriggerId};
+use hookhaven_core::{Error, Hook, HookId, SecretValue};
 use hookhaven_crypto::{open_secret, MasterKeyring};
 use hookhaven_runtime::{Compiled, HookRuntime, HookScript, Invocation, Outcome};
-use hookhaven_store::Store;
+use hookhaven_store::RunnableHook;
 use serde_json::Value;
 
 /// How many compiled scripts are kept. Past it the cache starts over: compiling a typical
@@ -83,37 +83,24 @@ impl HookExecutor {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The hook enabled on `trigger`, if any.
-    pub async fn enabled_hook(
-        store: &dyn Store,
-        trigger: TriggerId,
-    ) -> Result<Option<Hook>, Error> {
-        let filter = HookFilter {
-            enabled: Some(true),
-            trigger_id: Some(trigger),
-        };
-        let (hooks, _) = store.list_hooks(&filter, None).await?;
-        Ok(hooks.into_iter().next())
-    }
-
-    /// Builds the invocation for `hook` with its decrypted secrets and `payload`.
+    /// Builds the invocation for a hook read with its sealed secrets: decrypts them and
+    /// attaches `payload`.
     /// `script` replaces the stored source (the runner's unsaved code).
     pub async fn prepare(
         &self,
-        store: &dyn Store,
         keyring: &MasterKeyring,
-        hook: &Hook,
+        runnable: &RunnableHook,
         script: Option<String>,
         payload: Value,
     ) -> Result<(Invocation, Vec<SecretValue>), Error> {
-        let sealed = store.sealed_secrets(&hook.id).await?;
-        let mut secrets = Vec::with_capacity(sealed.len());
+        let hook = &runnable.hook;
+        let mut secrets = Vec::with_capacity(runnable.secrets.len());
         let mut values = Vec::new();
-        for (name, value) in sealed {
+        for (name, value) in &runnable.secrets {
             let plain = match value {
                 None => None,
                 Some(sealed) => Some(
-                    open_secret(keyring, hook.id.as_str(), name.as_str(), &sealed).map_err(
+                    open_secret(keyring, hook.id.as_str(), name.as_str(), sealed).map_err(
                         |_| Error::CorruptSecret {
                             hook_id: hook.id.to_string(),
                             name: name.to_string(),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod execution;
+pub mod group_audit;
 pub mod keys;
 pub mod openapi;
 pub mod ratelimit;

@@ -228,20 +228,14 @@ pub async fn run_hook(
 ) -> Result<Value, Error> {
     let event = actor.event("hook.run").hook(id.as_str());
     let prepared = async {
-        let hook = state.store.get_hook(id).await?;
-        let payload = payload.unwrap_or_else(|| sample_payload(hook.trigger_id));
+        let runnable = state.store.runnable_hook(id).await?;
+        let payload = payload.unwrap_or_else(|| sample_payload(runnable.hook.trigger_id));
         let prepared = state
             .executor
-            .prepare(
-                state.store.as_ref(),
-                &state.keyring(),
-                &hook,
-                script,
-                payload,
-            )
+            .prepare(&state.keyring(), &runnable, script, payload)
             .await?;
-        // A run that exfiltrates is still on record.
-        state.store.record_audit(&event).await?;
+        // A run that exfiltrates is still on record: durably, before the code runs.
+        state.group_audit.record(event.clone()).await?;
         Ok(prepared)
     }
     .await;

@@ -9,6 +9,7 @@ use hookhaven_store::Store;
 
 use crate::config::Config;
 use crate::execution::HookExecutor;
+use crate::group_audit::GroupAudit;
 use crate::keys::{KeyringSource, Live, SigningSet};
 use crate::ratelimit::RateLimiter;
 use crate::Opened;
@@ -32,6 +33,8 @@ pub struct Inner {
     pub client_limiter: RateLimiter,
     pub ip_limiter: RateLimiter,
     pub executor: HookExecutor,
+    /// Audit events recorded on their own (not with a change), committed in groups.
+    pub group_audit: GroupAudit,
 }
 
 impl std::ops::Deref for AppState {
@@ -47,6 +50,7 @@ impl AppState {
         let runtime = hookhaven_runtime::HookRuntime::new(config.runtime.clone());
         let state = AppState(Arc::new(Inner {
             executor: HookExecutor::new(runtime),
+            group_audit: GroupAudit::new(opened.store.clone()),
             client_limiter: RateLimiter::new(rl.per_client_burst, rl.per_client_per_second),
             ip_limiter: RateLimiter::new(rl.per_ip_burst, rl.per_ip_per_second),
             config,

@@ -18,7 +18,6 @@ use crate::app::RequestId;
 use crate::auth::Caller;
 use crate::body::{as_string, unusable, JsonBody, Violations};
 use crate::error::{envelope, ApiError};
-use crate::execution::HookExecutor;
 use crate::service::{self, Actor};
 use crate::state::AppState;
 
@@ -135,7 +134,7 @@ pub async fn invoke(
         Ok(v) => v.unwrap_or_else(|| Value::Object(Map::new())),
         Err(reason) => return Err(unusable(reason, "").into()),
     };
-    let Some(hook) = HookExecutor::enabled_hook(state.store.as_ref(), trigger).await? else {
+    let Some(runnable) = state.store.enabled_runnable_hook(trigger).await? else {
         let status = StatusCode::NOT_FOUND;
         return Ok(json(
             status,
@@ -149,8 +148,9 @@ pub async fn invoke(
     // The result goes back to the identity system that asked, as the hook made it.
     let (invocation, _) = state
         .executor
-        .prepare(state.store.as_ref(), &state.keyring(), &hook, None, payload)
+        .prepare(&state.keyring(), &runnable, None, payload)
         .await?;
+    let hook = &runnable.hook;
     if is_background(trigger) {
         // post-user-registration and post-change-password run after the fact; their
         // result is ignored and their failures are logged, as on Auth0.

@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::error::OAuthError;
-use crate::execution::HookExecutor;
 use crate::state::AppState;
 
 /// The parameters of a token request. The secret is wiped when this is dropped.
@@ -350,9 +349,16 @@ async fn run_credentials_exchange(
     scopes: Vec<Scope>,
     granted: &[Scope],
 ) -> Result<(Vec<Scope>, serde_json::Map<String, Value>), OAuthError> {
-    let hook =
-        HookExecutor::enabled_hook(state.store.as_ref(), TriggerId::CredentialsExchange).await?;
-    let (Some(hook), Some(client)) = (hook, client) else {
+    let runnable = match client {
+        Some(_) => {
+            state
+                .store
+                .enabled_runnable_hook(TriggerId::CredentialsExchange)
+                .await?
+        }
+        None => None,
+    };
+    let (Some(runnable), Some(client)) = (runnable, client) else {
         return Ok((scopes, serde_json::Map::new()));
     };
     let tenant = state
@@ -369,9 +375,10 @@ async fn run_credentials_exchange(
     });
     let (invocation, _) = state
         .executor
-        .prepare(state.store.as_ref(), &state.keyring(), &hook, None, payload)
+        .prepare(&state.keyring(), &runnable, None, payload)
         .await?;
     let outcome = state.executor.invoke(invocation).await;
+    let hook = &runnable.hook;
     match outcome.result {
         Ok(TriggerResult::CredentialsExchange { scope, claims }) => {
             let scope = scope.unwrap_or_default();

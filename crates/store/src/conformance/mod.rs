@@ -10,6 +10,7 @@ mod dashboard;
 mod helpers;
 mod hooks;
 mod rotation;
+mod runnable;
 mod secrets;
 mod snapshot;
 
@@ -24,6 +25,7 @@ pub use concurrency::*;
 pub use dashboard::*;
 pub use hooks::*;
 pub use rotation::*;
+pub use runnable::*;
 pub use secrets::*;
 pub use snapshot::*;
 
@@ -84,6 +86,11 @@ macro_rules! conformance_tests {
         // Master-key rotation.
         $crate::conformance_tests!(@each $harness;
             sealed_values_are_counted_found_and_swapped,
+        );
+        // Running hooks.
+        $crate::conformance_tests!(@each $harness;
+            runnable_hooks_come_with_their_sealed_secrets,
+            audit_events_are_recorded_in_batches,
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

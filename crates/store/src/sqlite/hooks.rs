@@ -6,10 +6,12 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use super::error::{bad_json, db_error, unique_violation};
 use super::paging;
 
-const COLUMNS: &str = "id, name, script, dependencies, trigger_id, enabled";
-type HookRow = (String, String, String, String, String, i64);
+pub(super) const COLUMNS: &str = "id, name, script, dependencies, trigger_id, enabled";
+pub(super) type HookRow = (String, String, String, String, String, i64);
 
-fn to_hook((id, name, script, dependencies, trigger_id, enabled): HookRow) -> Result<Hook> {
+pub(super) fn to_hook(
+    (id, name, script, dependencies, trigger_id, enabled): HookRow,
+) -> Result<Hook> {
     Ok(Hook {
         id: HookId::from_stored(id),
         name: HookName::from_stored(name),

@@ -15,6 +15,7 @@ mod hooks;
 mod migrations;
 mod paging;
 mod rotation;
+mod runnable;
 mod secrets;
 mod server_keys;
 mod snapshot;

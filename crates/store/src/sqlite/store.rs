@@ -7,16 +7,18 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use hookhaven_core::{
     now_ms, AuditEvent, AuditFilter, Client, ClientGrant, Error, Hook, HookFilter, HookId,
-    HookPatch, Page, Result, SealedSecret, SecretName, MAX_SECRETS_PER_HOOK,
+    HookPatch, Page, Result, SealedSecret, SecretName, TriggerId, MAX_SECRETS_PER_HOOK,
 };
 use sqlx::{Sqlite, Transaction};
 
 use super::error::db_error;
 use super::rotation;
-use super::{admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, SqliteStore};
+use super::{
+    admins, audit, clients, grants, hooks, runnable, secrets, server_keys, snapshot, SqliteStore,
+};
 use crate::{
-    Admin, AdminSession, AuditSource, ClientCredentials, GrantFilter, Reseal, SecretEntry,
-    Snapshot, Store, StoreCounts, StoredAuditEvent,
+    Admin, AdminSession, AuditSource, ClientCredentials, GrantFilter, Reseal, RunnableHook,
+    SecretEntry, Snapshot, Store, StoreCounts, StoredAuditEvent,
 };
 
 async fn commit(tx: Transaction<'static, Sqlite>) -> Result<()> {
@@ -58,6 +60,16 @@ impl Store for SqliteStore {
         hooks::get(&mut *self.reader().await?, id)
             .await?
             .ok_or(Error::HookNotFound)
+    }
+
+    async fn runnable_hook(&self, id: &HookId) -> Result<RunnableHook> {
+        runnable::by_id(&mut *self.reader().await?, id)
+            .await?
+            .ok_or(Error::HookNotFound)
+    }
+
+    async fn enabled_runnable_hook(&self, trigger: TriggerId) -> Result<Option<RunnableHook>> {
+        runnable::enabled(&mut *self.reader().await?, trigger).await
     }
 
     async fn list_hooks(
@@ -291,6 +303,14 @@ impl Store for SqliteStore {
     async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
         let tx = self.write().await?;
         audit_and_commit(tx, event).await
+    }
+
+    async fn record_audits(&self, events: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for event in events {
+            audit::insert(&mut tx, event).await?;
+        }
+        commit(tx).await
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>> {

@@ -1,0 +1,63 @@
+//! A hook with its sealed secrets in one statement (one snapshot, one round trip to the
+//! connection's thread): what the token endpoint, the trigger endpoint and the Runner read
+//! before every run.
+
+use hookhaven_core::{HookId, Result, SealedSecret, SecretName, TriggerId};
+use sqlx::SqliteConnection;
+
+use super::error::{bad_json, db_error};
+use super::hooks::{to_hook, HookRow, COLUMNS};
+use crate::RunnableHook;
+
+/// The secrets as a JSON array of `[name, value-or-null]` pairs, in creation order.
+fn select(filter: &str) -> String {
+    format!(
+        "SELECT {COLUMNS}, (SELECT json_group_array(json_array(name, value) ORDER BY seq) \
+         FROM hook_secrets WHERE hook_id = hooks.id) FROM hooks WHERE {filter}"
+    )
+}
+
+fn to_runnable(row: (String, String, String, String, String, i64, String)) -> Result<RunnableHook> {
+    let (id, name, script, dependencies, trigger_id, enabled, secrets) = row;
+    let hook: HookRow = (id, name, script, dependencies, trigger_id, enabled);
+    let secrets: Vec<(String, Option<String>)> =
+        serde_json::from_str(&secrets).map_err(|e| bad_json("hook secrets", &e))?;
+    Ok(RunnableHook {
+        hook: to_hook(hook)?,
+        secrets: secrets
+            .into_iter()
+            .map(|(name, value)| {
+                (
+                    SecretName::from_stored(name),
+                    value.map(SealedSecret::from_envelope),
+                )
+            })
+            .collect(),
+    })
+}
+
+pub(super) async fn by_id(
+    conn: &mut SqliteConnection,
+    id: &HookId,
+) -> Result<Option<RunnableHook>> {
+    sqlx::query_as(&select("id = ?"))
+        .bind(id.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?
+        .map(to_runnable)
+        .transpose()
+}
+
+pub(super) async fn enabled(
+    conn: &mut SqliteConnection,
+    trigger: TriggerId,
+) -> Result<Option<RunnableHook>> {
+    sqlx::query_as(&select("trigger_id = ? AND enabled = 1"))
+        .bind(trigger.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?
+        .map(to_runnable)
+        .transpose()
+}
