@@ -171,10 +171,37 @@ pub fn yaml_scalar(s: &str) -> String {
     if plain_is_safe(s) {
         return s.to_string();
     }
-    if s.chars().all(|c| !c.is_control()) {
+    if s.chars().all(yaml_keeps) {
         return format!("'{}'", s.replace('\'', "''"));
     }
-    serde_json::to_string(s).unwrap_or_default()
+    let json = serde_json::to_string(s).unwrap_or_default();
+    if json.chars().all(yaml_keeps) {
+        return json;
+    }
+    // JSON leaves DEL, C1 controls, U+2028/U+2029 and U+FFFE/U+FFFF as they are; a YAML
+    // reader refuses or folds them, so they get YAML's escapes (as js-yaml writes them).
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        match c {
+            c if yaml_keeps(c) => out.push(c),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if u32::from(c) <= 0xff => out.push_str(&format!("\\x{:02X}", u32::from(c))),
+            c => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+        }
+    }
+    out
+}
+
+/// Whether a YAML reader (libyaml, js-yaml) takes this character as it is inside a quoted
+/// scalar: printable in YAML's sense, and not one of the line breaks it would fold.
+fn yaml_keeps(c: char) -> bool {
+    let printable = matches!(
+        c,
+        '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..
+    );
+    printable && !matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 fn plain_is_safe(s: &str) -> bool {
@@ -880,6 +907,16 @@ mod tests {
             "?x",
             "|",
             ">",
+            // Found by fuzz/fuzz_targets/deploy_formats.rs: quotes leave these raw, and
+            // libyaml refuses DEL, C1 and U+FFFE/U+FFFF, reads NEL as a space, and strips
+            // the spaces around U+2028/U+2029.
+            "del\u{7f}",
+            "c1\u{9b}x",
+            "nel\u{85}x",
+            "ls \u{2028} ps \u{2029} x",
+            "non\u{fffe}char\u{ffff}",
+            "tab\t\u{7f}\u{2028}",
+            "bom\u{feff}nbsp\u{a0}",
         ];
         for s in cases {
             let doc = format!("k: {}\n", yaml_scalar(s));
@@ -890,6 +927,8 @@ mod tests {
         assert_eq!(yaml_scalar("My Hook"), "My Hook");
         assert_eq!(yaml_scalar("1.0"), "'1.0'");
         assert_eq!(yaml_scalar("@scope/pkg"), "'@scope/pkg'");
+        assert_eq!(yaml_scalar("a\u{7f}\u{85}\u{2028}"), r#""a\x7F\N\L""#);
+        assert_eq!(yaml_scalar("tab\there"), r#""tab\there""#);
     }
 
     #[test]
