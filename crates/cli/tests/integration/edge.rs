@@ -487,3 +487,47 @@ async fn idle_keep_alive_connections_are_closed_cleanly_for_pooling_clients() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_gets_503_and_others_are_served() {
+    // One hook worker and runs of 0.9 s each: four at once queue up, so the later ones
+    // pass the 2 s request timeout while waiting for the worker.
+    let server = start(&[
+        "--hook-workers",
+        "1",
+        "--hook-timeout",
+        "1",
+        "--request-timeout",
+        "2",
+    ]);
+    let api = Api::new(&server).await;
+    let id = api.create_hook("slow", "credentials-exchange", false).await;
+    let slow = r#"{"script":"module.exports = function (c, s, a, ctx, cb) { var end = Date.now() + 900; while (Date.now() < end) {} cb(null, {}); };"}"#;
+    let path = format!("/api/v2/hooks/{id}/run");
+    let (a, b, c, d) = tokio::join!(
+        api.post(&path, slow),
+        api.post(&path, slow),
+        api.post(&path, slow),
+        api.post(&path, slow)
+    );
+    let answers = [a, b, c, d];
+    let timed_out: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(
+        answers.iter().any(|(s, _)| *s == 200),
+        "the first run fits: {answers:?}"
+    );
+    assert!(!timed_out.is_empty(), "{answers:?}");
+    for (_, body) in &timed_out {
+        assert_eq!(body["errorCode"], "request_timeout", "{body}");
+        assert_eq!(
+            body["message"],
+            "The request did not complete within 2 seconds"
+        );
+        assert_eq!(body["statusCode"], 503);
+    }
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{answers:?}"
+    );
+    still_serving(&api).await;
+}
