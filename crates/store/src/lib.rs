@@ -57,6 +57,31 @@ pub struct RunnableHook {
     pub secrets: Vec<(SecretName, Option<SealedSecret>)>,
 }
 
+impl RunnableHook {
+    /// Joins a hook with its secrets as both backends select them: a JSON array of
+    /// `[name, sealed-value-or-null]` pairs in creation order, aggregated in SQL so that
+    /// the read is one statement. The error never quotes the stored text.
+    pub(crate) fn from_secrets_json(hook: Hook, secrets: &str) -> Result<RunnableHook> {
+        let pairs: Vec<(String, Option<String>)> = serde_json::from_str(secrets).map_err(|e| {
+            Error::Internal(format!(
+                "stored hook secrets are not valid (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let secrets = pairs
+            .into_iter()
+            .map(|(name, value)| {
+                (
+                    SecretName::from_stored(name),
+                    value.map(SealedSecret::from_envelope),
+                )
+            })
+            .collect();
+        Ok(RunnableHook { hook, secrets })
+    }
+}
+
 /// A client with the HMAC of its secret, for the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCredentials {

@@ -2,10 +2,10 @@
 //! connection's thread): what the token endpoint, the trigger endpoint and the Runner read
 //! before every run.
 
-use hookhaven_core::{HookId, Result, SealedSecret, SecretName, TriggerId};
+use hookhaven_core::{HookId, Result, TriggerId};
 use sqlx::SqliteConnection;
 
-use super::error::{bad_json, db_error};
+use super::error::db_error;
 use super::hooks::{to_hook, HookRow, COLUMNS};
 use crate::RunnableHook;
 
@@ -20,20 +20,7 @@ fn select(filter: &str) -> String {
 fn to_runnable(row: (String, String, String, String, String, i64, String)) -> Result<RunnableHook> {
     let (id, name, script, dependencies, trigger_id, enabled, secrets) = row;
     let hook: HookRow = (id, name, script, dependencies, trigger_id, enabled);
-    let secrets: Vec<(String, Option<String>)> =
-        serde_json::from_str(&secrets).map_err(|e| bad_json("hook secrets", &e))?;
-    Ok(RunnableHook {
-        hook: to_hook(hook)?,
-        secrets: secrets
-            .into_iter()
-            .map(|(name, value)| {
-                (
-                    SecretName::from_stored(name),
-                    value.map(SealedSecret::from_envelope),
-                )
-            })
-            .collect(),
-    })
+    RunnableHook::from_secrets_json(to_hook(hook)?, &secrets)
 }
 
 pub(super) async fn by_id(
