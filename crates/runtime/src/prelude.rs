@@ -7,7 +7,8 @@ use crate::CompileError;
 const CORE: &str = include_str!("js/prelude.js");
 
 /// Name, source and file name of each chunk `core.need(name)` can load.
-const CHUNKS: [(&str, &str, &std::ffi::CStr); 5] = [
+const CHUNKS: [(&str, &str, &std::ffi::CStr); 6] = [
+    ("console", include_str!("js/console.js"), c"console.js"),
     ("bytes", include_str!("js/bytes.js"), c"bytes.js"),
     ("url", include_str!("js/url.js"), c"url.js"),
     ("fetch", include_str!("js/fetch.js"), c"fetch.js"),

@@ -3,8 +3,9 @@
 // context (each context serves one invocation); it evaluates to `setup(host)`, which
 // installs the globals and returns the functions Rust drives the invocation with, starting
 // with `begin(trigger)`. `host` holds the native functions (see engine.rs); it is never
-// reachable from hook code. Buffer, URL, fetch, crypto and the HTTP shims live in separate
-// chunks (bytes.js, url.js, fetch.js, crypto.js, http.js), loaded on first use.
+// reachable from hook code. console, Buffer, URL, fetch, crypto and the HTTP shims live in
+// separate chunks (console.js, bytes.js, url.js, fetch.js, crypto.js, http.js), loaded on
+// first use.
 (function (host) {
   'use strict';
 
@@ -18,9 +19,9 @@
   }
 
   // ------------------------------------------------------------------ lazily loaded chunks
-  // Most hooks use none of Buffer, URL, fetch, crypto or the HTTP shims, and building them
-  // is most of a context's set-up cost, so each group is a separate chunk, evaluated in this
-  // context the first time something needs it.
+  // Most hooks use none of console, Buffer, URL, fetch, crypto or the HTTP shims, and
+  // building them is most of a context's set-up cost, so each group is a separate chunk,
+  // evaluated in this context the first time something needs it.
   const loaded = Object.create(null);
   function need(name) {
     let c = loaded[name];
@@ -36,116 +37,6 @@
       set(v) { define(name, v); },
     });
   }
-
-  // ------------------------------------------------------------------ console
-  function quoteString(s) { return "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n') + "'"; }
-
-  function inspect(value, depth, seen) {
-    if (depth === undefined) depth = 0;
-    if (seen === undefined) seen = [];
-    switch (typeof value) {
-      case 'string': return depth === 0 ? value : quoteString(value);
-      case 'number': return Object.is(value, -0) ? '-0' : String(value);
-      case 'bigint': return String(value) + 'n';
-      case 'boolean': case 'undefined': return String(value);
-      case 'symbol': return value.toString();
-      case 'function': return '[Function: ' + (value.name || '(anonymous)') + ']';
-    }
-    if (value === null) return 'null';
-    if (seen.includes(value)) return '[Circular]';
-    if (value instanceof Error) {
-      const head = (value.name || 'Error') + ': ' + value.message;
-      return value.stack ? head + '\n' + String(value.stack).replace(/\s+$/, '') : head;
-    }
-    if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
-    if (value instanceof RegExp) return String(value);
-    if (loaded.url && value instanceof loaded.url.URL) return "URL '" + value.href + "'";
-    if (loaded.url && value instanceof loaded.url.URLSearchParams) return "URLSearchParams '" + value.toString() + "'";
-    if (loaded.bytes && value instanceof loaded.bytes.Buffer) {
-      const HEX = loaded.bytes.HEX;
-      const shown = Array.from(value.subarray(0, 50), (b) => HEX[b]).join(' ');
-      return '<Buffer' + (shown ? ' ' + shown : '') + (value.length > 50 ? ' ... ' + (value.length - 50) + ' more bytes' : '') + '>';
-    }
-    if (typeof Promise === 'function' && value instanceof Promise) return 'Promise { <pending> }';
-    if (depth > 2) return Array.isArray(value) ? '[Array]' : '[Object]';
-    const next = seen.concat([value]);
-    if (Array.isArray(value) || ArrayBuffer.isView(value)) {
-      const items = Array.from(value).slice(0, 100).map((v) => inspect(v, depth + 1, next));
-      if (value.length > 100) items.push('... ' + (value.length - 100) + ' more items');
-      return items.length ? '[ ' + items.join(', ') + ' ]' : '[]';
-    }
-    if (value instanceof Map) {
-      const items = Array.from(value).map(([k, v]) => inspect(k, depth + 1, next) + ' => ' + inspect(v, depth + 1, next));
-      return 'Map(' + value.size + ') {' + (items.length ? ' ' + items.join(', ') + ' ' : '') + '}';
-    }
-    if (value instanceof Set) {
-      const items = Array.from(value).map((v) => inspect(v, depth + 1, next));
-      return 'Set(' + value.size + ') {' + (items.length ? ' ' + items.join(', ') + ' ' : '') + '}';
-    }
-    const keys = Object.keys(value);
-    if (keys.length === 0) return '{}';
-    const parts = keys.slice(0, 100).map((k) => {
-      const name = /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(k) ? k : quoteString(k);
-      let v;
-      try { v = value[k]; } catch (e) { v = '[Getter threw]'; }
-      return name + ': ' + inspect(v, depth + 1, next);
-    });
-    if (keys.length > 100) parts.push('... ' + (keys.length - 100) + ' more items');
-    return '{ ' + parts.join(', ') + ' }';
-  }
-
-  function format(args) {
-    let i = 0;
-    let out = '';
-    if (typeof args[0] === 'string' && args[0].includes('%')) {
-      const fmt = args[0];
-      i = 1;
-      out = fmt.replace(/%[sdifjoOc%]/g, (m) => {
-        if (m === '%%') return '%';
-        if (i >= args.length) return m;
-        const a = args[i++];
-        switch (m) {
-          case '%s': return typeof a === 'string' ? a : inspect(a, 1);
-          case '%d': case '%i': return typeof a === 'bigint' ? a + 'n' : String(m === '%i' ? parseInt(a, 10) : Number(a));
-          case '%f': return String(parseFloat(a));
-          case '%j': try { return JSON.stringify(a); } catch (e) { return '[Circular]'; }
-          case '%c': return '';
-          default: return inspect(a, 1);
-        }
-      });
-    } else if (args.length > 0) {
-      out = inspect(args[0]);
-      i = 1;
-    }
-    for (; i < args.length; i++) out += ' ' + inspect(args[i]);
-    return out;
-  }
-
-  function logger(level) {
-    return function () {
-      let text;
-      try { text = format(Array.prototype.slice.call(arguments)); } catch (e) { text = '[unprintable value]'; }
-      host.log(level, text);
-    };
-  }
-  const timersByLabel = new Map();
-  const counters = new Map();
-  const console = {
-    log: logger('log'),
-    info: logger('info'),
-    warn: logger('warn'),
-    error: logger('error'),
-    debug: logger('debug'),
-    trace: logger('log'),
-    dir: (v) => host.log('log', inspect(v)),
-    assert: (cond, ...rest) => { if (!cond) host.log('error', 'Assertion failed' + (rest.length ? ': ' + format(rest) : '')); },
-    time: (label = 'default') => { timersByLabel.set(String(label), Date.now()); },
-    timeEnd: (label = 'default') => {
-      const t = timersByLabel.get(String(label));
-      if (t !== undefined) { timersByLabel.delete(String(label)); host.log('log', label + ': ' + (Date.now() - t) + 'ms'); }
-    },
-    count: (label = 'default') => { const n = (counters.get(String(label)) || 0) + 1; counters.set(String(label), n); host.log('log', label + ': ' + n); },
-  };
 
   // ------------------------------------------------------------------ timers
   const timers = new Map();
@@ -391,7 +282,7 @@
 
   // ------------------------------------------------------------------ globals
   define('global', G);
-  define('console', console);
+  lazy('console', () => need('console'));
   define('require', require);
   for (const name of ['Buffer', 'TextEncoder', 'TextDecoder']) lazy(name, () => need('bytes')[name]);
   for (const name of ['URL', 'URLSearchParams']) lazy(name, () => need('url')[name]);
@@ -433,7 +324,7 @@
   }
 
   // What the chunks may use from here.
-  const core = { need, setTimeout, setImmediate, clearTimer, fail };
+  const core = { need, peek: (name) => loaded[name], setTimeout, setImmediate, clearTimer, fail };
 
   return { begin, run, loadModule, fireTimer, fetchDone, fail };
 })
