@@ -136,7 +136,7 @@ fn seal_round_trip(data: &[u8]) {
     }
     let value = SecretValue::new(raw.clone()).expect("within the limit");
     let ring = ring();
-    let sealed = seal_secret(ring, &hook, &name, &value);
+    let sealed = seal_secret(ring, &hook, &name, &value).expect("seals");
     let envelope = sealed.envelope();
     let body = envelope
         .strip_prefix("v1:k-golden:")
@@ -164,7 +164,7 @@ fn seal_round_trip(data: &[u8]) {
         OpenError::Corrupt
     );
 
-    let key = seal_server_key(ring, &name, raw.as_bytes());
+    let key = seal_server_key(ring, &name, raw.as_bytes()).expect("seals");
     assert_eq!(
         open_server_key(ring, &name, &key)
             .expect("round trip")
@@ -186,7 +186,7 @@ fn keyring_round_trip(text: &str) {
     assert_eq!(again.to_toml().as_str(), written.as_str());
     // Same keys: a value sealed under one opens under the other.
     let value = SecretValue::new("round-trip".into()).unwrap();
-    let sealed = seal_secret(&parsed, "h", "n", &value);
+    let sealed = seal_secret(&parsed, "h", "n", &value).expect("seals");
     assert_eq!(
         open_secret(&again, "h", "n", &sealed).unwrap().expose(),
         "round-trip"

@@ -270,6 +270,14 @@ async fn copy_and_verify(
         .await
         .map_err(operator_error)
         .context("copying into the target (nothing was written)")?;
+    // The master keys' seal counts go along, so the seal limit (security row 5) still
+    // counts every value sealed under a key.
+    let seal_counts = source.add_seal_counts(&[]).await.map_err(operator_error)?;
+    target
+        .add_seal_counts(&seal_counts)
+        .await
+        .map_err(operator_error)
+        .context("copying the master keys' seal counts")?;
 
     let verified = verify(source, target, keyring, &snapshot, before, page).await;
     match verified {

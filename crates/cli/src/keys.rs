@@ -9,6 +9,7 @@ use clap::Subcommand;
 use hookhaven_crypto::MasterKeyring;
 use hookhaven_server::bootstrap::{open_data_dir, open_store};
 use hookhaven_server::keys as server_keys;
+use hookhaven_server::seal_limit;
 use hookhaven_server::Config;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -34,6 +35,13 @@ pub struct KeyArgs {
     /// Values re-sealed per transaction by the background job [default: 100].
     #[arg(long, env = "HOOKHAVEN_REWRAP_BATCH")]
     pub rewrap_batch: Option<u32>,
+    /// For tests only: `WARN,REFUSE`, the seal counts per master key at which the server
+    /// warns and then refuses new seals [default: 2^30,2^31].
+    #[arg(long, env = "HOOKHAVEN_TEST_SEAL_LIMITS", hide = true)]
+    pub test_seal_limits: Option<String>,
+    /// For tests only: seconds between seal-count flushes to the database [default: 5].
+    #[arg(long, env = "HOOKHAVEN_TEST_SEAL_COUNT_FLUSH_SECS", hide = true)]
+    pub test_seal_count_flush_secs: Option<u64>,
 }
 
 impl KeyArgs {
@@ -64,6 +72,20 @@ impl KeyArgs {
                 bail!("--rewrap-batch must be between 1 and 10000");
             }
             keys.rewrap_batch = v;
+        }
+        if let Some(limits) = &self.test_seal_limits {
+            let parsed = limits
+                .split_once(',')
+                .and_then(|(w, r)| Some((w.trim().parse().ok()?, r.trim().parse().ok()?)));
+            match parsed {
+                Some((warn, refuse)) if warn <= refuse && refuse > 0 => {
+                    keys.seal_limits = hookhaven_server::config::SealLimits { warn, refuse };
+                }
+                _ => bail!("--test-seal-limits must be WARN,REFUSE with 0 <= WARN <= REFUSE"),
+            }
+        }
+        if let Some(v) = self.test_seal_count_flush_secs {
+            keys.seal_count_flush = secs(v, "test-seal-count-flush-secs")?;
         }
         Ok(())
     }
@@ -164,6 +186,19 @@ async fn status(config: Config) -> anyhow::Result<()> {
     let opened = open_data_dir(&config).await?;
     let counts = server_keys::sealed_counts(opened.store.as_ref()).await?;
     let keyring = &opened.keyring;
+    let limits = config.keys.seal_limits;
+    let seal_totals = seal_limit::sync(opened.store.as_ref(), keyring, limits).await?;
+    let mut seals = serde_json::Map::new();
+    for id in keyring.key_ids() {
+        seals.insert(id, json!(0));
+    }
+    for (id, n) in &seal_totals {
+        seals.insert(id.clone(), json!(n));
+    }
+    let active_seals = seal_totals
+        .iter()
+        .find(|(id, _)| id == keyring.active_id())
+        .map_or(0, |(_, n)| *n);
     let mut sealed = serde_json::Map::new();
     for id in keyring.key_ids() {
         sealed.insert(id.clone(), json!(counts.get(&id).copied().unwrap_or(0)));
@@ -182,6 +217,17 @@ async fn status(config: Config) -> anyhow::Result<()> {
                 .filter(|(id, _)| id.as_str() != keyring.active_id())
                 .map(|(_, n)| n)
                 .sum::<u64>(),
+            // Values ever sealed under each key, by every instance (security row 5).
+            "seals": seals,
+            "seal_limit": {
+                "warn_at": limits.warn,
+                "refuse_at": limits.refuse,
+                "active_status": match seal_limit::verdict(active_seals, limits) {
+                    seal_limit::Verdict::Fine => "ok",
+                    seal_limit::Verdict::Warn => "rotate soon",
+                    seal_limit::Verdict::Refuse => "refusing new values; rotate now",
+                },
+            },
         },
         "signing_key": {
             "current": signing.current.kid(),
@@ -214,6 +260,13 @@ fn rotate(config: Config) -> anyhow::Result<()> {
 
 async fn rewrap(config: Config, batch: u32) -> anyhow::Result<()> {
     let opened = open_data_dir(&config).await?;
+    // Learns whether the active key is past its seal limit (then sealing is refused).
+    seal_limit::sync(
+        opened.store.as_ref(),
+        &opened.keyring,
+        config.keys.seal_limits,
+    )
+    .await?;
     let report = server_keys::rewrap_all(
         opened.store.as_ref(),
         &opened.keyring,
@@ -221,7 +274,16 @@ async fn rewrap(config: Config, batch: u32) -> anyhow::Result<()> {
         Duration::from_millis(5),
         "cli",
     )
-    .await?;
+    .await;
+    // Record what was sealed, whether or not the rewrap finished.
+    let synced = seal_limit::sync(
+        opened.store.as_ref(),
+        &opened.keyring,
+        config.keys.seal_limits,
+    )
+    .await;
+    let report = report?;
+    synced?;
     let counts = server_keys::sealed_counts(opened.store.as_ref()).await?;
     let remaining: u64 = counts
         .iter()
@@ -279,6 +341,12 @@ async fn rotate_signing(config: Config) -> anyhow::Result<()> {
     )
     .await?
     .context("the rotation did not happen")?;
+    seal_limit::sync(
+        opened.store.as_ref(),
+        &opened.keyring,
+        config.keys.seal_limits,
+    )
+    .await?;
     println!(
         "{}",
         json!({

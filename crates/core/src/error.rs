@@ -46,6 +46,11 @@ pub enum Error {
     /// The database is unreachable or busy.
     #[error("Service unavailable")]
     Unavailable(String),
+    /// 503: the active master key has sealed as many values as it safely may (security
+    /// row 5); nothing can be sealed until an operator rotates it. Carries the key id,
+    /// for the log.
+    #[error("The master key has reached its encryption limit and must be rotated (hookhaven keys rotate)")]
+    MasterKeyExhausted(String),
     /// Anything else that is the server's fault. The string is for the log only.
     #[error("Internal error")]
     Internal(String),
@@ -68,7 +73,7 @@ impl Error {
             | Error::SecretExists(_)
             | Error::GrantExists
             | Error::AdminExists => 409,
-            Error::Unavailable(_) => 503,
+            Error::Unavailable(_) | Error::MasterKeyExhausted(_) => 503,
             Error::CorruptSecret { .. } | Error::Internal(_) => 500,
         }
     }
@@ -89,9 +94,10 @@ impl Error {
             Error::GrantExists => "client_grant_conflict",
             Error::AdminExists => "admin_exists",
             Error::AdminNotFound => "inexistent_admin",
-            Error::CorruptSecret { .. } | Error::Unavailable(_) | Error::Internal(_) => {
-                return None
-            }
+            Error::CorruptSecret { .. }
+            | Error::Unavailable(_)
+            | Error::MasterKeyExhausted(_)
+            | Error::Internal(_) => return None,
         })
     }
 
@@ -107,6 +113,9 @@ impl Error {
             Error::Internal(detail) | Error::Unavailable(detail) => detail.clone(),
             Error::CorruptSecret { hook_id, name } => {
                 format!("secret {name:?} of hook {hook_id} does not decrypt")
+            }
+            Error::MasterKeyExhausted(key_id) => {
+                format!("master key {key_id:?} has reached its encryption limit; run `hookhaven keys rotate`")
             }
             other => other.message(),
         }

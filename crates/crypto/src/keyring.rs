@@ -18,12 +18,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
+
+use crate::usage::{KeyUsage, SealUsage};
 
 /// Length in bytes of an AES-256 key.
 pub const KEY_LEN: usize = 32;
@@ -64,6 +67,10 @@ pub enum KeyringError {
 pub struct MasterKeyring {
     active: String,
     keys: BTreeMap<String, Zeroizing<[u8; KEY_LEN]>>,
+    /// Seal counts by key id; shared with the keyrings loaded before and after this one.
+    usage: Arc<SealUsage>,
+    /// `usage`'s entry for the active key, so that a seal costs one atomic add.
+    active_usage: Arc<KeyUsage>,
 }
 
 impl MasterKeyring {
@@ -99,7 +106,30 @@ impl MasterKeyring {
         if !keys.contains_key(&active) {
             return Err(KeyringError::UnknownActive { id: active });
         }
-        Ok(MasterKeyring { active, keys })
+        Ok(MasterKeyring::assemble(active, keys))
+    }
+
+    fn assemble(active: String, keys: BTreeMap<String, Zeroizing<[u8; KEY_LEN]>>) -> Self {
+        let usage = Arc::new(SealUsage::new());
+        let active_usage = usage.key(&active);
+        MasterKeyring {
+            active,
+            keys,
+            usage,
+            active_usage,
+        }
+    }
+
+    /// Counts this keyring's seals in `usage` (and takes refusals from it) from now on:
+    /// give each keyring a process loads the same one, so counts survive a reload.
+    pub fn share_usage(&mut self, usage: Arc<SealUsage>) {
+        self.active_usage = usage.key(&self.active);
+        self.usage = usage;
+    }
+
+    /// The seal counts this keyring adds to (see [`SealUsage`]).
+    pub fn usage(&self) -> &Arc<SealUsage> {
+        &self.usage
     }
 
     /// A keyring with one fresh random key, active.
@@ -107,7 +137,7 @@ impl MasterKeyring {
         let (id, key) = new_key();
         let mut keys = BTreeMap::new();
         keys.insert(id.clone(), key);
-        MasterKeyring { active: id, keys }
+        MasterKeyring::assemble(id, keys)
     }
 
     /// The keyring in the format `parse` reads. The string is wiped when dropped.
@@ -148,6 +178,7 @@ impl MasterKeyring {
         }
         self.keys.insert(id.clone(), key);
         self.active = id.clone();
+        self.active_usage = self.usage.key(&id);
         id
     }
 
@@ -159,6 +190,11 @@ impl MasterKeyring {
             return false;
         }
         self.keys.remove(id).is_some()
+    }
+
+    /// The active key's seal count and refusal flag.
+    pub(crate) fn active_usage(&self) -> &KeyUsage {
+        &self.active_usage
     }
 
     /// The key new values are sealed under.
@@ -176,13 +212,12 @@ impl MasterKeyring {
 
     #[cfg(test)]
     pub(crate) fn from_keys(active: &str, keys: &[(&str, [u8; KEY_LEN])]) -> MasterKeyring {
-        MasterKeyring {
-            active: active.to_string(),
-            keys: keys
-                .iter()
+        MasterKeyring::assemble(
+            active.to_string(),
+            keys.iter()
                 .map(|(id, k)| (id.to_string(), Zeroizing::new(*k)))
                 .collect(),
-        }
+        )
     }
 }
 

@@ -5,6 +5,7 @@ pub mod client_secret;
 pub mod jwt;
 pub mod keyring;
 pub mod seal;
+pub mod usage;
 
 pub use client_secret::{generate_client_id, generate_client_secret, ClientSecretHasher};
 pub use jwt::{
@@ -12,4 +13,5 @@ pub use jwt::{
     SigningKey, VerifyOptions,
 };
 pub use keyring::{KeyringError, MasterKeyring};
-pub use seal::{open_secret, open_server_key, seal_secret, seal_server_key, OpenError};
+pub use seal::{open_secret, open_server_key, seal_secret, seal_server_key, OpenError, SealError};
+pub use usage::SealUsage;

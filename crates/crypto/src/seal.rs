@@ -38,13 +38,31 @@ pub enum OpenError {
     Corrupt,
 }
 
+/// Why a value could not be sealed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The active master key has sealed as many values as it safely may (random 96-bit
+    /// nonces must stay far below 2^32 per key); a new active key is needed.
+    #[error("master key {key_id:?} has reached its encryption limit; rotate the master key (`hookhaven keys rotate`)")]
+    KeyExhausted { key_id: String },
+}
+
+/// For the API: 503 with a message telling the operator to rotate.
+impl From<SealError> for hookhaven_core::Error {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::KeyExhausted { key_id } => hookhaven_core::Error::MasterKeyExhausted(key_id),
+        }
+    }
+}
+
 /// Seals a hook secret under the active master key, bound to its hook id and name.
 pub fn seal_secret(
     ring: &MasterKeyring,
     hook_id: &str,
     name: &str,
     value: &SecretValue,
-) -> SealedSecret {
+) -> Result<SealedSecret, SealError> {
     seal(ring, &secret_aad(hook_id, name), value.expose().as_bytes())
 }
 
@@ -71,7 +89,11 @@ pub fn open_secret(
 }
 
 /// Seals a server-held key (a signing key, an HMAC key) under the active master key.
-pub fn seal_server_key(ring: &MasterKeyring, name: &str, bytes: &[u8]) -> SealedSecret {
+pub fn seal_server_key(
+    ring: &MasterKeyring,
+    name: &str,
+    bytes: &[u8],
+) -> Result<SealedSecret, SealError> {
     seal(ring, &server_key_aad(name), bytes)
 }
 
@@ -105,12 +127,20 @@ fn push_field(aad: &mut Vec<u8>, field: &str) {
 }
 
 /// A fresh random nonce per seal: with 96 random bits, a repeat is negligible until far
-/// more than 2^32 seals under one key, which rotation keeps us well below.
-fn seal(ring: &MasterKeyring, aad: &[u8], plaintext: &[u8]) -> SealedSecret {
+/// more than 2^32 seals under one key, which rotation keeps us well below: every seal is
+/// counted, and one under a key marked as past its limit is refused (see `usage`).
+fn seal(ring: &MasterKeyring, aad: &[u8], plaintext: &[u8]) -> Result<SealedSecret, SealError> {
+    let usage = ring.active_usage();
+    let (key_id, key) = ring.active_key();
+    if usage.is_refused() {
+        return Err(SealError::KeyExhausted {
+            key_id: key_id.to_string(),
+        });
+    }
+    usage.count_one();
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
-    let (key_id, key) = ring.active_key();
-    seal_with_nonce(key_id, key, &nonce, aad, plaintext)
+    Ok(seal_with_nonce(key_id, key, &nonce, aad, plaintext))
 }
 
 /// Private so that no caller can ever choose (and so repeat) a nonce; tests use it to pin
@@ -216,14 +246,14 @@ mod tests {
     #[test]
     fn round_trips_secrets_and_server_keys() {
         let ring = ring1();
-        let sealed = seal_secret(&ring, "hook1", "API_KEY", &value("canary-4f1b"));
+        let sealed = seal_secret(&ring, "hook1", "API_KEY", &value("canary-4f1b")).unwrap();
         assert!(sealed.envelope().starts_with("v1:k-one:"));
         assert_eq!(sealed.key_id(), "k-one");
         assert!(!sealed.envelope().contains("canary"));
         let opened = open_secret(&ring, "hook1", "API_KEY", &sealed).unwrap();
         assert_eq!(opened.expose(), "canary-4f1b");
 
-        let empty = seal_secret(&ring, "hook1", "EMPTY", &value(""));
+        let empty = seal_secret(&ring, "hook1", "EMPTY", &value("")).unwrap();
         assert_eq!(
             open_secret(&ring, "hook1", "EMPTY", &empty)
                 .unwrap()
@@ -231,7 +261,7 @@ mod tests {
             ""
         );
 
-        let key = seal_server_key(&ring, "jwt-signing", &[9u8; 1200]);
+        let key = seal_server_key(&ring, "jwt-signing", &[9u8; 1200]).unwrap();
         let opened = open_server_key(&ring, "jwt-signing", &key).unwrap();
         assert_eq!(opened.as_slice(), &[9u8; 1200][..]);
     }
@@ -263,7 +293,7 @@ mod tests {
     #[test]
     fn envelope_layout_is_nonce_ciphertext_tag() {
         let ring = ring1();
-        let sealed = seal_secret(&ring, "h", "n", &value("12345"));
+        let sealed = seal_secret(&ring, "h", "n", &value("12345")).unwrap();
         let (_, blob) = parse_envelope(sealed.envelope()).unwrap();
         assert_eq!(blob.len(), NONCE_LEN + 5 + TAG_LEN);
         let encoded = sealed.envelope().rsplit(':').next().unwrap();
@@ -274,7 +304,7 @@ mod tests {
     #[test]
     fn every_flipped_byte_is_corrupt() {
         let ring = ring1();
-        let sealed = seal_secret(&ring, "hook1", "API_KEY", &value("canary-4f1b"));
+        let sealed = seal_secret(&ring, "hook1", "API_KEY", &value("canary-4f1b")).unwrap();
         let (_, blob) = parse_envelope(sealed.envelope()).unwrap();
         for i in 0..blob.len() {
             for mask in [0x01, 0x80, 0xff] {
@@ -294,7 +324,7 @@ mod tests {
     #[test]
     fn truncation_is_malformed_or_corrupt() {
         let ring = ring1();
-        let sealed = seal_secret(&ring, "hook1", "API_KEY", &value("canary-4f1b"));
+        let sealed = seal_secret(&ring, "hook1", "API_KEY", &value("canary-4f1b")).unwrap();
         let (_, blob) = parse_envelope(sealed.envelope()).unwrap();
         for len in 0..blob.len() {
             let bad = envelope_with_blob(&sealed, &blob[..len]);
@@ -323,7 +353,7 @@ mod tests {
     #[test]
     fn malformed_envelopes() {
         let ring = ring1();
-        let sealed = seal_secret(&ring, "h", "n", &value("v"));
+        let sealed = seal_secret(&ring, "h", "n", &value("v")).unwrap();
         let body = sealed.envelope().strip_prefix("v1:k-one:").unwrap();
         for bad in [
             String::new(),
@@ -353,7 +383,7 @@ mod tests {
     #[test]
     fn swapped_records_fail() {
         let ring = ring1();
-        let sealed = seal_secret(&ring, "hookX", "K", &value("canary"));
+        let sealed = seal_secret(&ring, "hookX", "K", &value("canary")).unwrap();
         assert!(open_secret(&ring, "hookX", "K", &sealed).is_ok());
         for (hook, name) in [
             ("hookY", "K"),
@@ -368,14 +398,14 @@ mod tests {
             );
         }
         // Length prefixes keep ("ab", "c") apart from ("a", "bc").
-        let sealed = seal_secret(&ring, "ab", "c", &value("v"));
+        let sealed = seal_secret(&ring, "ab", "c", &value("v")).unwrap();
         assert_eq!(
             open_secret(&ring, "a", "bc", &sealed).unwrap_err(),
             OpenError::Corrupt
         );
         assert_ne!(secret_aad("ab", "c"), secret_aad("a", "bc"));
         // A hook secret is not a server key, and server keys are bound to their name.
-        let key = seal_server_key(&ring, "jwt", b"bytes");
+        let key = seal_server_key(&ring, "jwt", b"bytes").unwrap();
         assert_eq!(
             open_server_key(&ring, "hmac", &key).unwrap_err(),
             OpenError::Corrupt
@@ -390,8 +420,8 @@ mod tests {
     #[test]
     fn same_plaintext_seals_differently() {
         let ring = ring1();
-        let a = seal_secret(&ring, "h", "n", &value("same"));
-        let b = seal_secret(&ring, "h", "n", &value("same"));
+        let a = seal_secret(&ring, "h", "n", &value("same")).unwrap();
+        let b = seal_secret(&ring, "h", "n", &value("same")).unwrap();
         assert_ne!(a, b);
     }
 
@@ -401,25 +431,63 @@ mod tests {
         let ring = ring1();
         let mut seen = HashSet::with_capacity(100_000);
         for _ in 0..100_000 {
-            let sealed = seal_server_key(&ring, "n", b"");
+            let sealed = seal_server_key(&ring, "n", b"").unwrap();
             let (_, blob) = parse_envelope(sealed.envelope()).unwrap();
             let nonce: [u8; NONCE_LEN] = blob[..NONCE_LEN].try_into().unwrap();
             assert!(seen.insert(nonce), "repeated nonce");
         }
     }
 
+    // Security row 5: every seal is counted under its key, in the usage shared across
+    // keyring reloads; a key marked refused seals nothing more, and a new active key does.
+    #[test]
+    fn seals_are_counted_per_key_and_a_refused_key_seals_nothing() {
+        let usage = std::sync::Arc::new(crate::SealUsage::new());
+        let mut ring = ring1();
+        ring.share_usage(usage.clone());
+        for _ in 0..3 {
+            seal_secret(&ring, "h", "n", &value("v")).unwrap();
+        }
+        seal_server_key(&ring, "jwt", b"k").unwrap();
+        let first = ring.active_id().to_string();
+        assert_eq!(usage.take_pending(), [(first.clone(), 4)]);
+
+        usage.set_refused(&first, true);
+        let err = seal_secret(&ring, "h", "n", &value("v")).unwrap_err();
+        assert_eq!(
+            err,
+            SealError::KeyExhausted {
+                key_id: first.clone()
+            }
+        );
+        assert!(err.to_string().contains("hookhaven keys rotate"));
+        assert!(seal_server_key(&ring, "jwt", b"k").is_err());
+        assert!(
+            usage.take_pending().is_empty(),
+            "a refused seal is not counted"
+        );
+        // Opening is never refused.
+        let rotated = ring.add_active_key();
+        let sealed = seal_secret(&ring, "h", "n", &value("v")).unwrap();
+        assert_eq!(sealed.key_id(), rotated);
+        assert_eq!(open_secret(&ring, "h", "n", &sealed).unwrap().expose(), "v");
+        assert_eq!(usage.take_pending(), [(rotated, 1)]);
+    }
+
     // Rotation readiness: values sealed under an older key still open; a lost key is named.
     #[test]
     fn opens_with_any_key_in_the_ring_and_names_a_missing_one() {
         let old = MasterKeyring::from_keys("k-old", &[("k-old", KEY_1)]);
-        let sealed = seal_secret(&old, "h", "n", &value("v"));
+        let sealed = seal_secret(&old, "h", "n", &value("v")).unwrap();
         let rotated = MasterKeyring::from_keys("k-new", &[("k-old", KEY_1), ("k-new", KEY_2)]);
         assert_eq!(
             open_secret(&rotated, "h", "n", &sealed).unwrap().expose(),
             "v"
         );
         assert_eq!(
-            seal_secret(&rotated, "h", "n", &value("v")).key_id(),
+            seal_secret(&rotated, "h", "n", &value("v"))
+                .unwrap()
+                .key_id(),
             "k-new"
         );
 
@@ -439,7 +507,7 @@ mod tests {
     #[test]
     fn errors_never_show_plaintext() {
         let ring = ring1();
-        let sealed = seal_secret(&ring, "h", "n", &value("canary-4f1b"));
+        let sealed = seal_secret(&ring, "h", "n", &value("canary-4f1b")).unwrap();
         for err in [
             open_secret(&ring, "h", "other", &sealed).unwrap_err(),
             OpenError::Malformed,

@@ -60,14 +60,24 @@ impl FromRequestParts<AppState> for Caller {
         };
         let token = token.trim();
         let signing = state.signing();
-        let verified = match verify_access_token(token, &signing.jwks, &options) {
-            // A kid we do not publish may be a key another instance has just rotated
-            // in: re-read the set (rate-limited) and try once more.
-            Err(JwtError::UnknownKey) => match state.reload_signing_on_miss().await {
-                Some(fresh) => verify_access_token(token, &fresh.jwks, &options),
-                None => Err(JwtError::UnknownKey),
+        let cached = state
+            .verified_tokens
+            .get(token, &signing, options.now, options.leeway_secs);
+        let verified = match cached {
+            Some(claims) => Ok(claims),
+            None => match verify_access_token(token, &signing.jwks, &options) {
+                Ok(claims) => {
+                    state.verified_tokens.insert(token, &signing, &claims);
+                    Ok(claims)
+                }
+                // A kid we do not publish may be a key another instance has just rotated
+                // in: re-read the set (rate-limited) and try once more.
+                Err(JwtError::UnknownKey) => match state.reload_signing_on_miss().await {
+                    Some(fresh) => verify_access_token(token, &fresh.jwks, &options),
+                    None => Err(JwtError::UnknownKey),
+                },
+                Err(e) => Err(e),
             },
-            other => other,
         };
         let claims = verified.map_err(|e| {
             tracing::debug!(reason = ?e, "rejected access token");

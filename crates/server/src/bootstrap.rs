@@ -203,7 +203,7 @@ async fn load_or_create_server_key(
     let sealed = match store.get_server_key(name).await.map_err(operator_error)? {
         Some(sealed) => sealed,
         None => {
-            let fresh = seal_server_key(keyring, name, &make());
+            let fresh = seal_server_key(keyring, name, &make())?;
             store
                 .put_server_key_if_absent(name, &fresh)
                 .await

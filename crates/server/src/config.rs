@@ -74,6 +74,30 @@ pub struct KeysConfig {
     pub rewrap_interval: std::time::Duration,
     /// Values re-sealed per transaction by the background job.
     pub rewrap_batch: u32,
+    /// How often this instance adds its seal counts to the database and checks the
+    /// active master key against `seal_limits`.
+    pub seal_count_flush: std::time::Duration,
+    /// Seals per master key before a warning and before refusing (security row 5).
+    pub seal_limits: SealLimits,
+}
+
+/// Seals allowed under one master key. AES-GCM with random 96-bit nonces must stay well
+/// below 2^32 seals per key; only tests set other values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealLimits {
+    /// Past this total, every flush logs a warning to rotate the master key.
+    pub warn: u64,
+    /// At this total, new seals under the key are refused (503) until it is rotated.
+    pub refuse: u64,
+}
+
+impl Default for SealLimits {
+    fn default() -> Self {
+        SealLimits {
+            warn: 1 << 30,
+            refuse: 1 << 31,
+        }
+    }
 }
 
 impl Default for KeysConfig {
@@ -84,6 +108,8 @@ impl Default for KeysConfig {
             keyring_reload: std::time::Duration::from_secs(10),
             rewrap_interval: std::time::Duration::from_secs(10),
             rewrap_batch: 100,
+            seal_count_flush: std::time::Duration::from_secs(5),
+            seal_limits: SealLimits::default(),
         }
     }
 }

@@ -223,7 +223,7 @@ async fn swap_set(
     set: &StoredSet,
     audit: AuditEvent,
 ) -> anyhow::Result<bool> {
-    let sealed = seal_server_key(keyring, SIGNING_KEY_NAME, &set.to_bytes());
+    let sealed = seal_server_key(keyring, SIGNING_KEY_NAME, &set.to_bytes())?;
     let replaced = store
         .replace_sealed(&[(current, sealed)], &audit)
         .await
@@ -243,7 +243,7 @@ pub async fn load_or_create_signing_set(
         match read_set(store, keyring).await? {
             None => {
                 let fresh = StoredSet::fresh(now);
-                let sealed = seal_server_key(keyring, SIGNING_KEY_NAME, &fresh.to_bytes());
+                let sealed = seal_server_key(keyring, SIGNING_KEY_NAME, &fresh.to_bytes())?;
                 store
                     .put_server_key_if_absent(SIGNING_KEY_NAME, &sealed)
                     .await
@@ -333,12 +333,12 @@ fn reseal(
                         hook.as_str()
                     )
                 })?;
-            Ok(seal_secret(keyring, hook.as_str(), name.as_str(), &plain))
+            Ok(seal_secret(keyring, hook.as_str(), name.as_str(), &plain)?)
         }
         SealedLocation::ServerKey { name } => {
             let bytes = open_server_key(keyring, name, &value.value)
                 .map_err(|e| anyhow::anyhow!("server key {name:?} does not open: {e}"))?;
-            Ok(seal_server_key(keyring, name, &bytes))
+            Ok(seal_server_key(keyring, name, &bytes)?)
         }
     }
 }

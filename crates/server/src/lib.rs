@@ -17,11 +17,13 @@ pub mod ratelimit;
 pub mod registry;
 pub mod rotation;
 pub mod routes;
+pub mod seal_limit;
 pub mod security_audit;
 pub mod serve;
 pub mod service;
 pub mod state;
 pub mod tls;
+pub mod verified_tokens;
 
 pub use bootstrap::{open_data_dir, Opened};
 pub use config::Config;

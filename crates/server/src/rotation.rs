@@ -5,7 +5,9 @@
 //!   rotation made by `hookhaven keys rotate-signing` or by another instance is picked up;
 //! - every `keys.keyring_reload`: reload the master keyring file if it changed;
 //! - every `keys.rewrap_interval`: re-seal values still under an old master key;
-//! - with `keys.signing_rotation_days`: rotate the signing key when it is due.
+//! - with `keys.signing_rotation_days`: rotate the signing key when it is due;
+//! - every `keys.seal_count_flush` (and once at start): add this instance's seal counts
+//!   to the database and enforce the seal limits (see `seal_limit`).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -54,6 +56,16 @@ pub fn spawn_background(state: &AppState) {
             tracing::warn!(error = %e, "re-sealing values under the active master key failed");
         }
     });
+    // Once at start, so that a key already past its limit is refused at once.
+    let weak = state.downgrade();
+    tokio::spawn(async move {
+        if let Some(inner) = weak.upgrade() {
+            flush_seal_counts(&inner).await;
+        }
+    });
+    every(state, cfg.seal_count_flush, |inner| async move {
+        flush_seal_counts(&inner).await;
+    });
     if let Some(days) = cfg.signing_rotation_days {
         let max_age = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
         every(state, SCHEDULE_CHECK, move |inner| async move {
@@ -100,10 +112,16 @@ where
     });
 }
 
+pub async fn flush_seal_counts(inner: &Inner) {
+    if let Err(e) = crate::seal_limit::flush(inner).await {
+        tracing::warn!(error = %e.detail(), "recording master-key seal counts failed; trying again later");
+    }
+}
+
 /// Loads a changed keyring file. A keyring that cannot open every stored value (a key
 /// still in use was removed) is refused and the current one kept.
 async fn reload_keyring(inner: &Inner, path: &std::path::Path) {
-    let fresh = match keys::read_keyring_file(path) {
+    let mut fresh = match keys::read_keyring_file(path) {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "the changed master keyring is not valid; keeping the current one");
@@ -124,6 +142,8 @@ async fn reload_keyring(inner: &Inner, path: &std::path::Path) {
         }
     }
     let active = fresh.active_id().to_string();
+    // Counts and refusals carry over to the new keyring.
+    fresh.share_usage(inner.keyring().usage().clone());
     inner.keyring_live.set(fresh);
     tracing::info!(active = %active, "reloaded the master keyring");
 }

@@ -49,7 +49,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let edge = config.edge;
     let state = AppState::new(config, opened);
-    let app = build_router(state);
+    let app = build_router(state.clone());
     let listener = tokio::net::TcpListener::from_std(listener)?;
 
     let acceptor = match tls {
@@ -78,6 +78,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     serve_connections(listener, app, acceptor, edge, shutdown_signal()).await;
+    crate::rotation::flush_seal_counts(&state).await;
     tracing::info!("stopped");
     Ok(())
 }

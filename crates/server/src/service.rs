@@ -106,15 +106,23 @@ pub async fn delete_hook(state: &AppState, actor: Actor<'_>, id: &HookId) -> Res
 
 // ---- secrets ----
 
-/// Seals a value for a hook and name; the placeholder means "no value" (D1).
+/// Seals a value for a hook and name; the placeholder means "no value" (D1). Fails with
+/// `MasterKeyExhausted` (503) once the active master key is past its seal limit.
 fn seal(
     state: &AppState,
     hook: &HookId,
     name: &SecretName,
     value: &SecretValue,
-) -> Option<SealedSecret> {
-    (!value.is_placeholder())
-        .then(|| seal_secret(&state.keyring(), hook.as_str(), name.as_str(), value))
+) -> Result<Option<SealedSecret>, Error> {
+    if value.is_placeholder() {
+        return Ok(None);
+    }
+    Ok(Some(seal_secret(
+        &state.keyring(),
+        hook.as_str(),
+        name.as_str(),
+        value,
+    )?))
 }
 
 /// Adds one secret (`SecretExists`, `TooManySecrets` as for the API).
@@ -129,7 +137,10 @@ pub async fn add_secret(
         .event("secrets.create")
         .hook(hook.as_str())
         .secrets([name.as_str()]);
-    let sealed = seal(state, hook, name, value);
+    let sealed = match seal(state, hook, name, value) {
+        Ok(sealed) => sealed,
+        Err(e) => return recorded(state, event, Err(e)).await,
+    };
     let result = state
         .store
         .add_secrets(hook, &[(name.clone(), sealed)], &event)
@@ -181,7 +192,10 @@ pub async fn rename_secret(
         } else {
             vec![from.as_str(), to.as_str()]
         });
-    let new_value = value.and_then(|v| seal(state, hook, to, v));
+    let new_value = match value.map(|v| seal(state, hook, to, v)).transpose() {
+        Ok(sealed) => sealed.flatten(),
+        Err(e) => return recorded(state, event, Err(e)).await,
+    };
     let keyring = &state.keyring();
     let reseal = |current: Option<&SealedSecret>| -> Result<Option<SealedSecret>, Error> {
         if let Some(sealed) = &new_value {
@@ -204,7 +218,7 @@ pub async fn rename_secret(
             hook.as_str(),
             to.as_str(),
             &plain,
-        )))
+        )?))
     };
     let result = state
         .store

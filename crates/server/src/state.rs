@@ -12,6 +12,7 @@ use crate::execution::HookExecutor;
 use crate::group_audit::GroupAudit;
 use crate::keys::{KeyringSource, Live, SigningSet};
 use crate::ratelimit::RateLimiter;
+use crate::verified_tokens::VerifiedTokens;
 use crate::Opened;
 
 #[derive(Clone)]
@@ -30,11 +31,15 @@ pub struct Inner {
     /// Held while values are being re-sealed, so that one rewrap runs at a time here.
     pub rewrap_lock: tokio::sync::Mutex<()>,
     pub secret_hasher: ClientSecretHasher,
+    /// When the seal-limit warning was last logged, per master key (see `seal_limit`).
+    pub seal_log: crate::seal_limit::SealLog,
     pub client_limiter: RateLimiter,
     pub ip_limiter: RateLimiter,
     pub executor: HookExecutor,
     /// Audit events recorded on their own (not with a change), committed in groups.
     pub group_audit: GroupAudit,
+    /// Access tokens this instance has verified, by hash.
+    pub verified_tokens: VerifiedTokens,
 }
 
 impl std::ops::Deref for AppState {
@@ -51,6 +56,7 @@ impl AppState {
         let state = AppState(Arc::new(Inner {
             executor: HookExecutor::new(runtime),
             group_audit: GroupAudit::new(opened.store.clone()),
+            verified_tokens: VerifiedTokens::default(),
             client_limiter: RateLimiter::new(rl.per_client_burst, rl.per_client_per_second),
             ip_limiter: RateLimiter::new(rl.per_ip_burst, rl.per_ip_per_second),
             config,
@@ -61,6 +67,7 @@ impl AppState {
             signing_miss_reload_ms: AtomicI64::new(0),
             rewrap_lock: tokio::sync::Mutex::new(()),
             secret_hasher: opened.secret_hasher,
+            seal_log: Default::default(),
         }));
         crate::rotation::spawn_background(&state);
         state

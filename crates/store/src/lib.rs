@@ -403,6 +403,12 @@ pub trait Store: Send + Sync + 'static {
         swaps: &[(SealedValue, SealedSecret)],
         audit: &AuditEvent,
     ) -> Result<u64>;
+
+    /// Adds each `(key_id, seals)` delta to that master key's running count of values
+    /// sealed under it (an atomic upsert: concurrent adders lose no increment), and returns
+    /// the totals of every key, by key id. Empty `deltas` just reads the totals. The count
+    /// keeps AES-GCM's random nonces far from a repeat (security row 5).
+    async fn add_seal_counts(&self, deltas: &[(String, u64)]) -> Result<Vec<(String, u64)>>;
 }
 
 #[cfg(test)]

@@ -26,6 +26,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "dashboard",
         sql: include_str!("../migrations/sqlite/0002_dashboard.sql"),
     },
+    // Seal counts per master key (security row 5).
+    Migration {
+        version: 3,
+        name: "key_seal_counts",
+        sql: include_str!("../migrations/sqlite/0003_key_seal_counts.sql"),
+    },
 ];
 
 /// What a backend provides to the runner.

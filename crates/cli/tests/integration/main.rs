@@ -17,5 +17,6 @@ mod multi_instance;
 mod rotation;
 mod schemathesis;
 mod scope_matrix;
+mod seal_limit;
 mod startup;
 mod token;

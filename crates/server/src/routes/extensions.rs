@@ -139,6 +139,14 @@ async fn key_status_json(state: &AppState) -> Result<serde_json::Value, ApiError
         .filter(|(id, _)| id.as_str() != keyring.active_id())
         .map(|(_, n)| n)
         .sum();
+    // Values ever sealed under each key by every instance, as of their last flush.
+    let mut seals = serde_json::Map::new();
+    for id in keyring.key_ids() {
+        seals.insert(id, json!(0));
+    }
+    for (id, n) in state.store.add_seal_counts(&[]).await? {
+        seals.insert(id, json!(n));
+    }
     let signing = state.signing();
     Ok(json!({
         "master_key": {
@@ -146,6 +154,7 @@ async fn key_status_json(state: &AppState) -> Result<serde_json::Value, ApiError
             "keys": keyring.key_ids(),
             "sealed_values": sealed,
             "remaining_under_old_keys": remaining,
+            "seals": seals,
         },
         "signing_key": {
             "current": signing.current.kid(),

@@ -113,7 +113,7 @@ fn seal_body(
                 hook.as_str(),
                 name.as_str(),
                 &value,
-            ))
+            )?)
         };
         out.push((name, sealed));
     }

@@ -11,6 +11,7 @@ mod helpers;
 mod hooks;
 mod rotation;
 mod runnable;
+mod seal_counts;
 mod secrets;
 mod snapshot;
 
@@ -26,6 +27,7 @@ pub use dashboard::*;
 pub use hooks::*;
 pub use rotation::*;
 pub use runnable::*;
+pub use seal_counts::*;
 pub use secrets::*;
 pub use snapshot::*;
 
@@ -86,6 +88,7 @@ macro_rules! conformance_tests {
         // Master-key rotation.
         $crate::conformance_tests!(@each $harness;
             sealed_values_are_counted_found_and_swapped,
+            seal_counts_add_up_without_lost_increments,
         );
         // Running hooks.
         $crate::conformance_tests!(@each $harness;

@@ -24,9 +24,14 @@ type AuditRow = (
     Option<String>,
 );
 
+/// The event's secret names as the JSON array the `secret_names` column holds.
+pub(super) fn names_json(event: &AuditEvent) -> Result<String> {
+    serde_json::to_string(&event.secret_names)
+        .map_err(|_| Error::internal("audit secret names could not be encoded as JSON"))
+}
+
 pub(super) async fn insert(conn: &mut PgConnection, event: &AuditEvent) -> Result<()> {
-    let names = serde_json::to_string(&event.secret_names)
-        .map_err(|_| Error::internal("audit secret names could not be encoded as JSON"))?;
+    let names = names_json(event)?;
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, hook_id, target, secret_names, outcome, \
          detail, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

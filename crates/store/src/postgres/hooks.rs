@@ -154,16 +154,6 @@ pub(super) async fn trigger_of(conn: &mut PgConnection, id: &HookId) -> Result<O
         .transpose()
 }
 
-/// `HookNotFound` unless the hook exists. Secret reads call it inside their snapshot.
-pub(super) async fn require(conn: &mut PgConnection, id: &HookId) -> Result<()> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM hooks WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?;
-    found.map(|_| ()).ok_or(Error::HookNotFound)
-}
-
 /// `HookNotFound` unless the hook exists; otherwise locks its row until the transaction
 /// ends. Every secret write takes this lock first, so writes to one hook's secrets run one
 /// at a time across all connections and instances (D4 counts a settled total).

@@ -23,6 +23,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "dashboard",
         sql: include_str!("../../migrations/postgres/0002_dashboard.sql"),
     },
+    // Seal counts per master key (security row 5).
+    Migration {
+        version: 3,
+        name: "key_seal_counts",
+        sql: include_str!("../../migrations/postgres/0003_key_seal_counts.sql"),
+    },
 ];
 
 /// The advisory lock key of the migration run, per schema: installations in separate

@@ -1,50 +1,73 @@
 //! SQL for the `hook_secrets` table. Values arrive sealed; this module never sees
-//! plaintext. Callers lock or check the hook first (see `hooks::lock`, `hooks::require`).
+//! plaintext. Writers lock the hook first (see `hooks::lock`); the reads and the one-statement
+//! update check or lock it themselves.
 
-use hookhaven_core::{Error, HookId, Result, SealedSecret, SecretName};
+use hookhaven_core::{AuditEvent, Error, HookId, Result, SealedSecret, SecretName};
+use sqlx::error::ErrorKind;
+use sqlx::postgres::PgDatabaseError;
 use sqlx::PgConnection;
 
+use super::audit;
 use super::error::{db_error, foreign_key_violation, unique_violation};
 use crate::SecretEntry;
 
-/// The hook's secrets in creation order, with whether each holds a value.
-pub(super) async fn entries(conn: &mut PgConnection, hook: &HookId) -> Result<Vec<SecretEntry>> {
-    let rows: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT name, value IS NOT NULL FROM hook_secrets WHERE hook_id = $1 ORDER BY seq",
+/// The hook's secrets in creation order, with whether each holds a value; `None` if
+/// there is no such hook. One statement, so one snapshot and one round trip: a hook with no
+/// secrets comes back as one row with no name.
+pub(super) async fn entries(
+    conn: &mut PgConnection,
+    hook: &HookId,
+) -> Result<Option<Vec<SecretEntry>>> {
+    let rows: Vec<(Option<String>, bool)> = sqlx::query_as(
+        "SELECT s.name, s.value IS NOT NULL FROM hooks h \
+         LEFT JOIN hook_secrets s ON s.hook_id = h.id WHERE h.id = $1 ORDER BY s.seq",
     )
     .bind(hook.as_str())
     .fetch_all(conn)
     .await
     .map_err(db_error)?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, is_set)| SecretEntry {
-            name: SecretName::from_stored(name),
-            is_set,
-        })
-        .collect())
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|(name, is_set)| {
+                Some(SecretEntry {
+                    name: SecretName::from_stored(name?),
+                    is_set,
+                })
+            })
+            .collect(),
+    ))
 }
 
-/// The hook's secrets in creation order, with their sealed values.
+/// The hook's secrets in creation order, with their sealed values; `None` if there is no
+/// such hook. One statement, as [`entries`].
 pub(super) async fn sealed(
     conn: &mut PgConnection,
     hook: &HookId,
-) -> Result<Vec<(SecretName, Option<SealedSecret>)>> {
-    let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT name, value FROM hook_secrets WHERE hook_id = $1 ORDER BY seq")
-            .bind(hook.as_str())
-            .fetch_all(conn)
-            .await
-            .map_err(db_error)?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, value)| {
-            (
-                SecretName::from_stored(name),
-                value.map(SealedSecret::from_envelope),
-            )
-        })
-        .collect())
+) -> Result<Option<Vec<(SecretName, Option<SealedSecret>)>>> {
+    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT s.name, s.value FROM hooks h \
+         LEFT JOIN hook_secrets s ON s.hook_id = h.id WHERE h.id = $1 ORDER BY s.seq",
+    )
+    .bind(hook.as_str())
+    .fetch_all(conn)
+    .await
+    .map_err(db_error)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    SecretName::from_stored(name?),
+                    value.map(SealedSecret::from_envelope),
+                ))
+            })
+            .collect(),
+    ))
 }
 
 /// Adds one secret; `SecretExists` if the hook already has one of that name.
@@ -109,6 +132,96 @@ pub(super) async fn set_value(
     .await
     .map_err(db_error)?;
     Ok(done.rows_affected() > 0)
+}
+
+/// A PATCH of a hook's secrets as one statement, in its own implicit transaction: lock the
+/// hook's row (as every secret write does first), set each secret's new value (`None`
+/// keeps the value, D1, but the secret must exist), and insert the audit row. One round
+/// trip instead of five (`BEGIN`, lock, `UPDATE`, audit `INSERT`, `COMMIT`).
+///
+/// - No such hook: no row to lock, nothing updated, no audit row (0 rows inserted).
+/// - A named secret missing: the audit row's `outcome` is NULL, and the NOT NULL
+///   violation aborts the whole statement, so nothing is changed and nothing recorded.
+///   A change is never written without its audit row, nor the other way round.
+/// - The audit row is produced from the locked hook row and the finished update (`FROM
+///   hook, counted`), so its `seq` is drawn under the hook lock: for the writes to one
+///   hook, audit order is commit order, as in the transactional form.
+///
+/// The `UPDATE` sees the rows as they are once the hook lock is held (a row that a
+/// concurrent writer renamed or deleted meanwhile is skipped), but not secrets created
+/// meanwhile. So "not done" means "something was missing, or a concurrent change got in
+/// the way": the caller then runs the transactional form, which names what is missing.
+const UPDATE_SECRETS_SQL: &str = "\
+WITH hook AS (SELECT id FROM hooks WHERE id = $1 FOR UPDATE), \
+changed AS (\
+UPDATE hook_secrets s SET value = COALESCE(c.value, s.value), \
+key_id = CASE WHEN c.value IS NULL THEN s.key_id ELSE c.key_id END, \
+updated_at = CASE WHEN c.value IS NULL THEN s.updated_at ELSE $2 END \
+FROM unnest($3::text[], $4::text[], $5::text[]) AS c (name, value, key_id) \
+WHERE s.hook_id = (SELECT id FROM hook) AND s.name = c.name \
+RETURNING 1), \
+counted AS (SELECT count(*) AS n FROM changed) \
+INSERT INTO audit_log (at, actor, action, hook_id, target, secret_names, outcome, detail, \
+request_id) \
+SELECT $6, $7, $8, $9, $10, $11, \
+CASE WHEN counted.n = cardinality($3::text[]) THEN $12 END, $13, $14 \
+FROM hook, counted";
+
+/// Runs [`UPDATE_SECRETS_SQL`]. `Ok(true)`: the change and its audit row are committed.
+/// `Ok(false)`: nothing was written (see the statement's comment).
+pub(super) async fn update_in_one_statement(
+    conn: &mut PgConnection,
+    hook: &HookId,
+    changes: &[(SecretName, Option<SealedSecret>)],
+    event: &AuditEvent,
+    now: i64,
+) -> Result<bool> {
+    let names: Vec<&str> = changes.iter().map(|(n, _)| n.as_str()).collect();
+    let values: Vec<Option<&str>> = changes
+        .iter()
+        .map(|(_, v)| v.as_ref().map(SealedSecret::envelope))
+        .collect();
+    let key_ids: Vec<Option<&str>> = changes
+        .iter()
+        .map(|(_, v)| v.as_ref().map(SealedSecret::key_id))
+        .collect();
+    let outcome = sqlx::query(UPDATE_SECRETS_SQL)
+        .bind(hook.as_str())
+        .bind(now)
+        .bind(names)
+        .bind(values)
+        .bind(key_ids)
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.hook_id)
+        .bind(&event.target)
+        .bind(audit::names_json(event)?)
+        .bind(event.outcome.as_str())
+        .bind(&event.detail)
+        .bind(&event.request_id)
+        .execute(conn)
+        .await;
+    match outcome {
+        // Zero rows: no such hook.
+        Ok(done) => Ok(done.rows_affected() == 1),
+        Err(e) if is_incomplete(&e) => Ok(false),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+/// The NOT NULL violation on `audit_log.outcome` that [`UPDATE_SECRETS_SQL`] raises when
+/// something is missing. No other write leaves `outcome` NULL.
+fn is_incomplete(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    db.kind() == ErrorKind::NotNullViolation
+        && db.table() == Some("audit_log")
+        && db
+            .try_downcast_ref::<PgDatabaseError>()
+            .and_then(PgDatabaseError::column)
+            == Some("outcome")
 }
 
 pub(super) async fn exists(

@@ -16,6 +16,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::error::{db_error, is_conflict};
 use super::rotation;
+use super::seal_counts;
 use super::{
     admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, PgStore, PING_TIMEOUT,
 };
@@ -268,22 +269,19 @@ impl Store for PgStore {
     // ---- secrets ----
 
     async fn list_secrets(&self, hook: &HookId) -> Result<Vec<SecretEntry>> {
-        let mut tx = self.read().await?;
-        hooks::require(&mut tx, hook).await?;
-        let entries = secrets::entries(&mut tx, hook).await?;
-        commit(tx).await?;
-        Ok(entries)
+        // One statement reads the hook and its secrets in one snapshot.
+        secrets::entries(&mut *self.conn().await?, hook)
+            .await?
+            .ok_or(Error::HookNotFound)
     }
 
     async fn sealed_secrets(
         &self,
         hook: &HookId,
     ) -> Result<Vec<(SecretName, Option<SealedSecret>)>> {
-        let mut tx = self.read().await?;
-        hooks::require(&mut tx, hook).await?;
-        let sealed = secrets::sealed(&mut tx, hook).await?;
-        commit(tx).await?;
-        Ok(sealed)
+        secrets::sealed(&mut *self.conn().await?, hook)
+            .await?
+            .ok_or(Error::HookNotFound)
     }
 
     async fn add_secrets(
@@ -301,8 +299,22 @@ impl Store for PgStore {
         changes: &[(SecretName, Option<SealedSecret>)],
         audit: &AuditEvent,
     ) -> Result<()> {
-        retrying("update_secrets", || {
-            self.update_secrets_once(hook, changes, audit)
+        retrying("update_secrets", || async {
+            // One statement, one round trip (see `secrets::update_in_one_statement`).
+            let done = secrets::update_in_one_statement(
+                &mut *self.conn().await?,
+                hook,
+                changes,
+                audit,
+                now_ms(),
+            )
+            .await?;
+            if done {
+                return Ok(());
+            }
+            // Something was missing (or moved meanwhile) and nothing was written: the
+            // transaction finds out what, and reports it as before.
+            self.update_secrets_once(hook, changes, audit).await
         })
         .await
     }
@@ -597,6 +609,10 @@ impl Store for PgStore {
         audit: &AuditEvent,
     ) -> Result<u64> {
         retrying("replace_sealed", || rotation::replace(self, swaps, audit)).await
+    }
+
+    async fn add_seal_counts(&self, deltas: &[(String, u64)]) -> Result<Vec<(String, u64)>> {
+        retrying("add_seal_counts", || seal_counts::add(self, deltas)).await
     }
 }
 

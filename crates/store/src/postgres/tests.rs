@@ -526,6 +526,39 @@ async fn ping_is_unavailable_while_the_database_is_down() {
     relay.down().await;
 }
 
+/// Connections cut while the pool was quiet are found dead (sqlx pings a connection
+/// before handing it out) and replaced: no call fails once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_while_idle_are_replaced_before_use() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let mut relay = Relay::new(0);
+    relay.up().await;
+    let store = PgStore::open(&relay.url(&schema), test_options())
+        .await
+        .unwrap();
+    // Several pooled connections, idle afterwards.
+    let (a, b, c) = tokio::join!(
+        store.count_clients(),
+        store.count_clients(),
+        store.count_clients()
+    );
+    assert_eq!((a, b, c), (Ok(0), Ok(0), Ok(0)));
+
+    // Cut every connection, and come back on the same port.
+    relay.down().await;
+    relay.up().await;
+    let (a, b, c) = tokio::join!(
+        store.count_clients(),
+        store.count_clients(),
+        store.count_clients()
+    );
+    assert_eq!((a, b, c), (Ok(0), Ok(0), Ok(0)));
+    store.close().await;
+    relay.down().await;
+}
+
 #[tokio::test]
 async fn pool_size_and_statement_timeout_are_applied() {
     let options = PgOptions {

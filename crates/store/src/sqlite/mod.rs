@@ -16,6 +16,7 @@ mod migrations;
 mod paging;
 mod rotation;
 mod runnable;
+mod seal_counts;
 mod secrets;
 mod server_keys;
 mod snapshot;

@@ -13,6 +13,7 @@ use sqlx::{Sqlite, Transaction};
 
 use super::error::db_error;
 use super::rotation;
+use super::seal_counts;
 use super::{
     admins, audit, clients, grants, hooks, runnable, secrets, server_keys, snapshot, SqliteStore,
 };
@@ -458,5 +459,9 @@ impl Store for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<u64> {
         rotation::replace(self, swaps, audit).await
+    }
+
+    async fn add_seal_counts(&self, deltas: &[(String, u64)]) -> Result<Vec<(String, u64)>> {
+        seal_counts::add(self, deltas).await
     }
 }
