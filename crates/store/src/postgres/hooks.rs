@@ -6,13 +6,15 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::error::{bad_json, db_error, unique_violation, CONFLICT};
 use super::paging;
 
-const COLUMNS: &str = "id, name, script, dependencies, trigger_id, enabled";
-type HookRow = (String, String, String, String, String, bool);
+pub(super) const COLUMNS: &str = "id, name, script, dependencies, trigger_id, enabled";
+pub(super) type HookRow = (String, String, String, String, String, bool);
 
 /// The partial unique index behind D2.
 pub(super) const ONE_ENABLED_INDEX: &str = "hooks_one_enabled_per_trigger";
 
-fn to_hook((id, name, script, dependencies, trigger_id, enabled): HookRow) -> Result<Hook> {
+pub(super) fn to_hook(
+    (id, name, script, dependencies, trigger_id, enabled): HookRow,
+) -> Result<Hook> {
     Ok(Hook {
         id: HookId::from_stored(id),
         name: HookName::from_stored(name),

@@ -28,6 +28,7 @@ mod hooks;
 mod migrations;
 mod paging;
 mod rotation;
+mod runnable;
 mod seal_counts;
 mod secrets;
 mod server_keys;

@@ -10,19 +10,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hookhaven_core::{
     now_ms, AuditEvent, AuditFilter, Client, ClientGrant, Error, Hook, HookFilter, HookId,
-    HookPatch, Page, Result, SealedSecret, SecretName, MAX_SECRETS_PER_HOOK,
+    HookPatch, Page, Result, SealedSecret, SecretName, TriggerId, MAX_SECRETS_PER_HOOK,
 };
 use sqlx::{Postgres, Transaction};
 
 use super::error::{db_error, is_conflict};
 use super::rotation;
+use super::runnable;
 use super::seal_counts;
 use super::{
     admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, PgStore, PING_TIMEOUT,
 };
 use crate::{
-    Admin, AdminSession, AuditSource, ClientCredentials, GrantFilter, Reseal, SecretEntry,
-    Snapshot, Store, StoreCounts, StoredAuditEvent,
+    Admin, AdminSession, AuditSource, ClientCredentials, GrantFilter, Reseal, RunnableHook,
+    SecretEntry, Snapshot, Store, StoreCounts, StoredAuditEvent,
 };
 
 /// How many times a transaction runs before a conflict is reported as `Unavailable`.
@@ -233,6 +234,16 @@ impl Store for PgStore {
         hooks::get(&mut *self.conn().await?, id)
             .await?
             .ok_or(Error::HookNotFound)
+    }
+
+    async fn runnable_hook(&self, id: &HookId) -> Result<RunnableHook> {
+        runnable::by_id(&mut *self.conn().await?, id)
+            .await?
+            .ok_or(Error::HookNotFound)
+    }
+
+    async fn enabled_runnable_hook(&self, trigger: TriggerId) -> Result<Option<RunnableHook>> {
+        runnable::enabled(&mut *self.conn().await?, trigger).await
     }
 
     async fn list_hooks(
@@ -446,6 +457,14 @@ impl Store for PgStore {
     async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
         let tx = self.write().await?;
         audit_and_commit(tx, event).await
+    }
+
+    async fn record_audits(&self, events: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for event in events {
+            audit::insert(&mut tx, event).await?;
+        }
+        commit(tx).await
     }
 
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>> {
