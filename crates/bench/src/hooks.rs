@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::load::{self, Requests, Target, Window};
 use crate::server::{Fixture, Server};
-use crate::stats::{CpuUse, Errors, Measured};
+use crate::stats::{CpuUse, Errors, Measured, Sampler};
 
 /// The trivial credentials-exchange hook every measurement runs.
 pub const TRIVIAL_HOOK: &str =
@@ -50,6 +50,7 @@ pub async fn measure(
     requests: &Arc<Requests>,
     connections: usize,
     window: Window,
+    sampler: &Sampler,
 ) -> anyhow::Result<HookResults> {
     patch_hook(
         server,
@@ -66,18 +67,18 @@ pub async fn measure(
         Target::Runner,
         connections,
         window,
-        server.pid(),
+        sampler,
     )
     .await?;
     println!("      {}", runner.summary());
     println!("phase: POST /oauth/token, no hook enabled (1 connection)");
     let token_without_hook =
-        load::run(Arc::clone(requests), Target::Token, 1, window, server.pid()).await?;
+        load::run(Arc::clone(requests), Target::Token, 1, window, sampler).await?;
     println!("      {}", token_without_hook.summary());
     patch_hook(server, fixture, json!({ "enabled": true })).await?;
     println!("phase: POST /oauth/token, trivial credentials-exchange hook enabled (1 connection)");
     let mut token_with_hook =
-        load::run(Arc::clone(requests), Target::Token, 1, window, server.pid()).await?;
+        load::run(Arc::clone(requests), Target::Token, 1, window, sampler).await?;
     token_with_hook.name = "POST /oauth/token + credentials-exchange hook".into();
     println!("      {}", token_with_hook.summary());
     patch_hook(server, fixture, json!({ "enabled": false })).await?;

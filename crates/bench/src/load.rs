@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
-use crate::stats::{cpu_delta, micros, CpuProbe, Errors, Measured};
+use crate::stats::{cpu_delta, micros, CpuProbe, Errors, Measured, Sampler};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Healthz,
     GetSecrets,
     PatchSecrets,
+    /// `PATCH` from every connection to the first hook only: the writes queue on that
+    /// hook's lock (PostgreSQL mode, for information).
+    PatchOneHook,
     Token,
     /// `POST /api/v2/hooks/{id}/run` with an empty body: the saved (trivial) script on the
     /// trigger's sample payload.
@@ -26,6 +29,7 @@ impl Target {
             Target::Healthz => "GET /healthz",
             Target::GetSecrets => "GET /api/v2/hooks/{id}/secrets",
             Target::PatchSecrets => "PATCH /api/v2/hooks/{id}/secrets (1 key)",
+            Target::PatchOneHook => "PATCH /api/v2/hooks/{id}/secrets (1 key), all on one hook",
             Target::Token => "POST /oauth/token",
             Target::Runner => "POST /api/v2/hooks/{id}/run (trivial hook)",
         }
@@ -35,7 +39,9 @@ impl Target {
 /// Everything a request needs, built once.
 pub struct Requests {
     healthz_url: String,
-    secrets_url: String,
+    /// One per fixture hook; connection `i` uses hook `i % len` (the first one only for
+    /// `PatchOneHook`).
+    secrets_urls: Vec<String>,
     run_url: String,
     token_url: String,
     bearer: HeaderValue,
@@ -43,11 +49,20 @@ pub struct Requests {
 }
 
 impl Requests {
-    pub fn new(base: &str, hook_id: &str, access_token: &str, token_form: String) -> Requests {
+    /// `hook_ids` must not be empty; the Runner uses the first.
+    pub fn new(
+        base: &str,
+        hook_ids: &[String],
+        access_token: &str,
+        token_form: String,
+    ) -> Requests {
         Requests {
             healthz_url: format!("{base}/healthz"),
-            secrets_url: format!("{base}/api/v2/hooks/{hook_id}/secrets"),
-            run_url: format!("{base}/api/v2/hooks/{hook_id}/run"),
+            secrets_urls: hook_ids
+                .iter()
+                .map(|id| format!("{base}/api/v2/hooks/{id}/secrets"))
+                .collect(),
+            run_url: format!("{base}/api/v2/hooks/{}/run", hook_ids[0]),
             token_url: format!("{base}/oauth/token"),
             bearer: HeaderValue::from_str(&format!("Bearer {access_token}"))
                 .expect("a JWT is a valid header value"),
@@ -55,14 +70,24 @@ impl Requests {
         }
     }
 
-    fn build(&self, client: &reqwest::Client, target: Target, n: u64) -> reqwest::RequestBuilder {
+    fn build(
+        &self,
+        client: &reqwest::Client,
+        target: Target,
+        task: usize,
+        n: u64,
+    ) -> reqwest::RequestBuilder {
+        let secrets_url = match target {
+            Target::PatchOneHook => &self.secrets_urls[0],
+            _ => &self.secrets_urls[task % self.secrets_urls.len()],
+        };
         match target {
             Target::Healthz => client.get(&self.healthz_url),
             Target::GetSecrets => client
-                .get(&self.secrets_url)
+                .get(secrets_url)
                 .header(AUTHORIZATION, self.bearer.clone()),
-            Target::PatchSecrets => client
-                .patch(&self.secrets_url)
+            Target::PatchSecrets | Target::PatchOneHook => client
+                .patch(secrets_url)
                 .header(AUTHORIZATION, self.bearer.clone())
                 .header(CONTENT_TYPE, "application/json")
                 // A new value each time, as a real rotation would send.
@@ -89,13 +114,14 @@ struct TaskResult {
     errors: Errors,
 }
 
-/// Runs one phase against the server with process id `server_pid`.
+/// Runs one phase against the server; `sampler` names the server process (and
+/// PostgreSQL's, in PostgreSQL mode) whose CPU the phase reports.
 pub async fn run(
     requests: Arc<Requests>,
     target: Target,
     connections: usize,
     window: Window,
-    server_pid: u32,
+    sampler: &Sampler,
 ) -> anyhow::Result<Measured> {
     // Every task gets its own client, so each keeps exactly one connection alive.
     let mut clients = Vec::with_capacity(connections);
@@ -125,7 +151,7 @@ pub async fn run(
                     break;
                 }
                 n += 1;
-                let ok = match requests.build(&client, target, n).send().await {
+                let ok = match requests.build(&client, target, i, n).send().await {
                     Ok(response) => {
                         let status = response.status();
                         // Read the whole body so the connection is reused.
@@ -160,9 +186,9 @@ pub async fn run(
 
     let probe = CpuProbe::new();
     tokio::time::sleep_until(measure_from.into()).await;
-    let before = probe.snapshot(Some(server_pid));
+    let before = sampler.snapshot(&probe).await;
     tokio::time::sleep_until(measure_to.into()).await;
-    let after = probe.snapshot(Some(server_pid));
+    let after = sampler.snapshot(&probe).await;
 
     let mut latencies_us = Vec::new();
     let mut errors = Errors::default();

@@ -26,8 +26,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Spawns `bin serve` on a free loopback port and waits until it answers `/healthz`.
-    pub async fn start(bin: &Path, work: &Path, log_level: &str) -> anyhow::Result<Server> {
+    /// Spawns `bin serve` (with `extra` arguments, e.g. `--database-url`) on a free loopback
+    /// port and waits until it answers `/healthz`.
+    pub async fn start(
+        bin: &Path,
+        work: &Path,
+        log_level: &str,
+        extra: &[String],
+    ) -> anyhow::Result<Server> {
         let port = free_port()?;
         let domain = format!("127.0.0.1:{port}");
         let data_dir = work.join("data");
@@ -44,6 +50,7 @@ impl Server {
                 "--rate-limit-per-second",
                 &RATE_LIMIT_PER_SECOND.to_string(),
             ])
+            .args(extra)
             .env("RUST_LOG", log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -144,11 +151,15 @@ pub struct Fixture {
     /// The scope string of the issued token, so the signing baseline signs the same claims.
     pub scope: String,
     pub audience: String,
+    /// The first hook: the hook phases change and run it.
     pub hook_id: String,
+    /// Every hook, each with its secret `K`; `hook_ids[0] == hook_id`.
+    pub hook_ids: Vec<String>,
 }
 
-/// Reads the admin credentials, fetches a token, creates a hook and its secret `K`.
-pub async fn prepare(server: &Server) -> anyhow::Result<Fixture> {
+/// Reads the admin credentials, fetches a token, creates `hooks` hooks (at least one),
+/// each with its secret `K`.
+pub async fn prepare(server: &Server, hooks: usize) -> anyhow::Result<Fixture> {
     let path = server.data_dir.join("admin-credentials.json");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -186,45 +197,50 @@ pub async fn prepare(server: &Server) -> anyhow::Result<Fixture> {
         .to_string();
     let scope = token["scope"].as_str().unwrap_or_default().to_string();
 
-    let hook: Value = expect(
-        client
-            .post(format!("{}/api/v2/hooks", server.base))
-            .bearer_auth(&access_token)
-            .json(&serde_json::json!({
-                "name": "bench",
-                "script": "module.exports=function(){}",
-                "triggerId": "credentials-exchange",
-                // Disabled: the token phase measures issuing a token, not running a hook.
-                "enabled": false,
-            }))
-            .send()
-            .await?,
-        201,
-        "POST /api/v2/hooks",
-    )
-    .await?;
-    let hook_id = hook["id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("hook response has no id: {hook}"))?
-        .to_string();
-    expect(
-        client
-            .post(format!("{}/api/v2/hooks/{hook_id}/secrets", server.base))
-            .bearer_auth(&access_token)
-            .json(&serde_json::json!({ "K": "v" }))
-            .send()
-            .await?,
-        201,
-        "POST /api/v2/hooks/{id}/secrets",
-    )
-    .await?;
+    let mut hook_ids = Vec::with_capacity(hooks.max(1));
+    for n in 0..hooks.max(1) {
+        let hook: Value = expect(
+            client
+                .post(format!("{}/api/v2/hooks", server.base))
+                .bearer_auth(&access_token)
+                .json(&serde_json::json!({
+                    "name": if n == 0 { "bench".to_string() } else { format!("bench-{n}") },
+                    "script": "module.exports=function(){}",
+                    "triggerId": "credentials-exchange",
+                    // Disabled: the token phase measures issuing a token, not running a hook.
+                    "enabled": false,
+                }))
+                .send()
+                .await?,
+            201,
+            "POST /api/v2/hooks",
+        )
+        .await?;
+        let hook_id = hook["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("hook response has no id: {hook}"))?
+            .to_string();
+        expect(
+            client
+                .post(format!("{}/api/v2/hooks/{hook_id}/secrets", server.base))
+                .bearer_auth(&access_token)
+                .json(&serde_json::json!({ "K": "v" }))
+                .send()
+                .await?,
+            201,
+            "POST /api/v2/hooks/{id}/secrets",
+        )
+        .await?;
+        hook_ids.push(hook_id);
+    }
     Ok(Fixture {
         client_id,
         token_form,
         access_token,
         scope,
         audience,
-        hook_id,
+        hook_id: hook_ids[0].clone(),
+        hook_ids,
     })
 }
 

@@ -1,8 +1,11 @@
 //! What one measured phase produced: a count over a window, latencies, errors and the CPU
 //! time the server and this process spent during the window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::postgres::PgProcesses;
 
 /// Errors seen during a phase (warm-up included): any non-2xx status or transport failure.
 #[derive(Debug, Default, Clone)]
@@ -78,12 +81,15 @@ fn clock_ticks() -> f64 {
 }
 
 /// A snapshot of the server, this process and the whole machine.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     server: Option<ProcTimes>,
     bench: Option<ProcTimes>,
     /// CPU seconds every process on the machine has used (from `/proc/stat`).
     machine_busy_secs: Option<f64>,
+    /// CPU seconds of each PostgreSQL process that works for the benchmark's database, by
+    /// pid (PostgreSQL mode only).
+    db: Option<HashMap<u32, f64>>,
 }
 
 pub struct CpuProbe {
@@ -97,8 +103,9 @@ impl CpuProbe {
         }
     }
 
-    /// `None` where there is no procfs (not Linux) or the process is gone.
-    fn process(&self, pid: u32) -> Option<ProcTimes> {
+    /// CPU seconds (user + system) `pid` has used so far; `None` where there is no procfs
+    /// or the process is gone.
+    pub fn cpu_secs(&self, pid: u32) -> Option<f64> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name is in parentheses and may contain spaces; fields follow it.
         let rest = &text[text.rfind(')')? + 1..];
@@ -106,8 +113,13 @@ impl CpuProbe {
         // Field 3 of proc_pid_stat(5) is fields[0] here; utime (14) and stime (15) follow.
         let utime: f64 = fields.get(11)?.parse().ok()?;
         let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / self.ticks)
+    }
+
+    /// `None` where there is no procfs (not Linux) or the process is gone.
+    fn process(&self, pid: u32) -> Option<ProcTimes> {
         Some(ProcTimes {
-            cpu_secs: (utime + stime) / self.ticks,
+            cpu_secs: self.cpu_secs(pid)?,
             switches: context_switches(pid),
         })
     }
@@ -130,6 +142,38 @@ impl CpuProbe {
             server: server_pid.and_then(|pid| self.process(pid)),
             bench: self.process(std::process::id()),
             machine_busy_secs: self.machine(),
+            db: None,
+        }
+    }
+}
+
+/// What a phase samples at the start and the end of its window: the server process (if
+/// any), this process, the machine, and PostgreSQL's processes (in PostgreSQL mode).
+#[derive(Clone, Default)]
+pub struct Sampler {
+    pub server_pid: Option<u32>,
+    pub db: Option<Arc<PgProcesses>>,
+}
+
+impl Sampler {
+    pub fn new(server_pid: Option<u32>, db: Option<Arc<PgProcesses>>) -> Sampler {
+        Sampler { server_pid, db }
+    }
+
+    pub async fn snapshot(&self, probe: &CpuProbe) -> Snapshot {
+        let db = match &self.db {
+            Some(db) => match db.sample(probe).await {
+                Ok(times) => Some(times),
+                Err(e) => {
+                    eprintln!("      (could not sample PostgreSQL's processes: {e:#})");
+                    None
+                }
+            },
+            None => None,
+        };
+        Snapshot {
+            db,
+            ..probe.snapshot(self.server_pid)
         }
     }
 }
@@ -159,6 +203,9 @@ pub struct CpuUse {
     pub server_secs: Option<f64>,
     pub server_switches: Option<u64>,
     pub bench_secs: Option<f64>,
+    /// PostgreSQL's processes working for the benchmark's database (its backends, the WAL
+    /// writer, checkpointer, background writer and autovacuum launcher).
+    pub db_secs: Option<f64>,
     /// CPU seconds used by every other process on the machine: anything much above zero
     /// means something else competed for the cores and the numbers are suspect.
     pub other_secs: Option<f64>,
@@ -168,14 +215,26 @@ pub fn cpu_delta(before: Snapshot, after: Snapshot) -> CpuUse {
     let cpu = |a: Option<ProcTimes>, b: Option<ProcTimes>| Some(b?.cpu_secs - a?.cpu_secs);
     let server_secs = cpu(before.server, after.server);
     let bench_secs = cpu(before.bench, after.bench);
+    // A process missing at the start began during the window: all its CPU is in it.
+    let db_secs = match (&before.db, &after.db) {
+        (Some(b), Some(a)) => Some(
+            a.iter()
+                .map(|(pid, secs)| (secs - b.get(pid).copied().unwrap_or(0.0)).max(0.0))
+                .sum::<f64>(),
+        ),
+        _ => None,
+    };
     let machine = after
         .machine_busy_secs
         .zip(before.machine_busy_secs)
         .map(|(a, b)| a - b);
-    let other_secs =
-        machine.map(|m| (m - server_secs.unwrap_or(0.0) - bench_secs.unwrap_or(0.0)).max(0.0));
+    let other_secs = machine.map(|m| {
+        (m - server_secs.unwrap_or(0.0) - bench_secs.unwrap_or(0.0) - db_secs.unwrap_or(0.0))
+            .max(0.0)
+    });
     CpuUse {
         server_secs,
+        db_secs,
         server_switches: before
             .server
             .and_then(|b| Some(after.server?.switches?.saturating_sub(b.switches?))),
@@ -230,11 +289,14 @@ impl Measured {
         self.count as f64 / self.window.as_secs_f64()
     }
 
-    /// Operations per CPU-second spent by the server and this process together. Unlike
+    /// Operations per CPU-second spent by the server, PostgreSQL (in PostgreSQL mode) and
+    /// this process together. Unlike
     /// the rate, this barely moves when other processes take CPU away, so the ratio of two
     /// CPU-bound phases stays meaningful on a busy machine.
     pub fn per_cpu_second(&self) -> Option<f64> {
-        let secs = self.cpu.server_secs.unwrap_or(0.0) + self.cpu.bench_secs?;
+        let secs = self.cpu.server_secs.unwrap_or(0.0)
+            + self.cpu.db_secs.unwrap_or(0.0)
+            + self.cpu.bench_secs?;
         (secs > 0.0).then(|| self.count as f64 / secs)
     }
 
@@ -267,6 +329,13 @@ impl Measured {
                     "server {:.0} us/op ({:.0}% of a core)",
                     per(s),
                     share(s)
+                ));
+            }
+            if let Some(d) = self.cpu.db_secs {
+                parts.push(format!(
+                    "PostgreSQL {:.0} us/op ({:.0}% of a core)",
+                    per(d),
+                    share(d)
                 ));
             }
             if let Some(n) = self.cpu.server_switches {

@@ -526,6 +526,77 @@ async fn ping_is_unavailable_while_the_database_is_down() {
     relay.down().await;
 }
 
+/// PATCH secrets is one statement (a form for one secret, another for several). When
+/// something is missing it writes nothing, and the transaction it falls back to names what
+/// is missing; a successful PATCH writes exactly one audit row.
+#[tokio::test]
+async fn one_statement_patches_write_all_or_nothing() {
+    let Some((store, _schema)) = temp_store(test_options()).await else {
+        return;
+    };
+    let name = |n: &str| SecretName::parse(n).unwrap();
+    let sealed = |v: &str| Some(SealedSecret::from_envelope(format!("v1:k1:{v}")));
+    let update = |action: &str| AuditEvent::success("pg-test", action, None);
+    let h = hook("one statement", TriggerId::CredentialsExchange, false);
+    store.create_hook(&h, &event()).await.unwrap();
+    let start = [(name("A"), sealed("a")), (name("B"), None)];
+    store.add_secrets(&h.id, &start, &event()).await.unwrap();
+
+    for changes in [
+        vec![(name("NOPE"), sealed("x"))],
+        vec![(name("NOPE"), None)],
+        vec![(name("A"), sealed("x")), (name("NOPE"), sealed("y"))],
+    ] {
+        assert_eq!(
+            store
+                .update_secrets(&h.id, &changes, &update("failed"))
+                .await,
+            Err(Error::SecretNotFound("NOPE".into())),
+            "{changes:?}"
+        );
+    }
+    let missing = HookId::generate();
+    for changes in [vec![(name("A"), sealed("x"))], vec![]] {
+        assert_eq!(
+            store
+                .update_secrets(&missing, &changes, &update("failed"))
+                .await,
+            Err(Error::HookNotFound)
+        );
+    }
+    assert_eq!(store.sealed_secrets(&h.id).await.unwrap(), start);
+
+    // One secret; one secret kept (D1); several, keeping one.
+    store
+        .update_secrets(&h.id, &[(name("A"), sealed("a2"))], &update("one"))
+        .await
+        .unwrap();
+    store
+        .update_secrets(&h.id, &[(name("A"), None)], &update("keep"))
+        .await
+        .unwrap();
+    store
+        .update_secrets(
+            &h.id,
+            &[(name("B"), sealed("b3")), (name("A"), None)],
+            &update("several"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sealed_secrets(&h.id).await.unwrap(),
+        [(name("A"), sealed("a2")), (name("B"), sealed("b3"))]
+    );
+    let audit = store
+        .list_audit(&hookhaven_core::AuditFilter::default())
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.event.action.as_str()).collect();
+    // Newest first; the failed attempts left nothing.
+    assert_eq!(actions, ["several", "keep", "one", "test", "test"]);
+    store.close().await;
+}
+
 /// Connections cut while the pool was quiet are found dead (sqlx pings a connection
 /// before handing it out) and replaced: no call fails once the database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
