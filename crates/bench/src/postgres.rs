@@ -30,21 +30,8 @@ const AUDIT_SQL: &str = "INSERT INTO audit_log (at, actor, action, hook_id, targ
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// The server's PATCH as it runs now: one statement that locks the hook, updates the
-/// secret and writes the audit row, in its own implicit transaction. A copy of
-/// `UPDATE_ONE_SECRET_SQL` in crates/store/src/postgres/secrets.rs.
-const PATCH_STATEMENT_SQL: &str = "\
-WITH hook AS (SELECT id FROM hooks WHERE id = $1 FOR UPDATE), \
-changed AS (\
-UPDATE hook_secrets s SET value = COALESCE($4, s.value), \
-key_id = CASE WHEN $4 IS NULL THEN s.key_id ELSE $5 END, \
-updated_at = CASE WHEN $4 IS NULL THEN s.updated_at ELSE $2 END \
-WHERE s.hook_id = (SELECT id FROM hook) AND s.name = $3 \
-RETURNING 1), \
-counted AS (SELECT count(*) AS n FROM changed) \
-INSERT INTO audit_log (at, actor, action, hook_id, target, secret_names, outcome, detail, \
-request_id) \
-SELECT $6, $7, $8, $9, $10, $11, CASE WHEN counted.n = 1 THEN $12 END, $13, $14 \
-FROM hook, counted";
+/// secret and writes the audit row, in its own implicit transaction (the store's own text).
+const PATCH_STATEMENT_SQL: &str = hookhaven_store::postgres::UPDATE_ONE_SECRET_SQL;
 
 fn now_ms() -> i64 {
     SystemTime::now()

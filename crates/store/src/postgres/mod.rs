@@ -37,6 +37,9 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+/// The one-secret PATCH statement, for `hookhaven-bench`'s baseline of the same write.
+pub use secrets::UPDATE_ONE_SECRET_SQL;
+
 use std::time::Duration;
 
 use hookhaven_core::Result;

@@ -157,7 +157,7 @@ pub(super) async fn set_value(
 /// key) is the one it would make for any values, and it is not planned again on each
 /// call. [`UPDATE_SECRETS_SQL`] takes arrays for several secrets; PostgreSQL may plan it
 /// afresh on every call (it did in `hookhaven-bench`: about 0.15 ms of its CPU per PATCH).
-const UPDATE_ONE_SECRET_SQL: &str = "\
+pub const UPDATE_ONE_SECRET_SQL: &str = "\
 WITH hook AS (SELECT id FROM hooks WHERE id = $1 FOR UPDATE), \
 changed AS (\
 UPDATE hook_secrets s SET value = COALESCE($4, s.value), \
