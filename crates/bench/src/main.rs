@@ -331,33 +331,27 @@ async fn run_on(args: &Args, database: Option<&postgres::Database>) -> anyhow::R
         index[&Target::PatchSecrets],
         index[&Target::Token],
     );
-    let mut hook_results = if args.skip_hooks {
+    let hook_results = if args.skip_hooks {
         None
     } else {
         Some(
             hooks::measure(
                 &server,
                 &fixture,
-                &requests,
-                args.connections,
-                window,
-                &sampler,
+                hooks::HookLoad {
+                    requests: &requests,
+                    connections: args.connections,
+                    window,
+                    sampler: &sampler,
+                    work: work.path(),
+                    node_processes: cores,
+                },
             )
             .await?,
         )
     };
     server.stop();
     println!();
-    if let Some(results) = hook_results.as_mut() {
-        println!("baseline: Node.js vm, fresh context per call ({cores} processes)");
-        match hooks::node_vm(work.path(), window, cores) {
-            Ok(node) => {
-                println!("      {}", node.summary());
-                results.node_vm = Some(node);
-            }
-            Err(e) => println!("      not measured: {e:#}"),
-        }
-    }
     if args.server_only {
         let gets = results[get_secrets].rate() / results[healthz].rate();
         println!(
