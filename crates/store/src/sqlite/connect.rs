@@ -94,6 +94,16 @@ pub(super) fn file_options(path: &Path) -> SqliteConnectOptions {
         .synchronous(SqliteSynchronous::Full)
 }
 
+/// The settings every pool shares. sqlx pings a pooled connection before handing it out,
+/// which detects a network connection that died while idle; an SQLite connection lives in
+/// this process and cannot die that way, and each ping is a round trip to the connection's
+/// thread (two context switches) on every database call, so it is off.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+}
+
 /// Opens the writer pool, which also creates the file and switches it to WAL.
 pub(super) async fn open_writer(location: &Location) -> Result<SqlitePool> {
     match location {
@@ -105,9 +115,8 @@ pub(super) async fn open_writer(location: &Location) -> Result<SqlitePool> {
             // One connection: writers inside this process queue for it instead of
             // racing for SQLite's write lock, so a lock upgrade never fails with
             // SQLITE_BUSY. Every write transaction runs here.
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(1)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(|e| opening(path, e))
@@ -120,12 +129,11 @@ pub(super) async fn open_writer(location: &Location) -> Result<SqlitePool> {
                 .map_err(db_error)?
                 .foreign_keys(true)
                 .busy_timeout(BUSY_TIMEOUT);
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(db_error)
@@ -160,9 +168,8 @@ pub(super) async fn open_pools(location: &Location, writer: SqlitePool) -> Resul
         Location::File(path) => {
             // Read-only connections: a read path cannot write by mistake, and WAL lets
             // them read while the writer commits.
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(READER_CONNECTIONS)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(file_options(path).read_only(true))
                 .await
                 .map_err(|e| opening(path, e))?
