@@ -58,10 +58,12 @@ fn push_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a GrantFilt
 
 /// One page in creation order, and the number of all matches. Run inside one snapshot so
 /// both agree.
+/// A page of grants and the total; `conn` should be in a read transaction, so that the two
+/// statements see one snapshot.
 pub(super) async fn list(
     conn: &mut PgConnection,
     filter: &GrantFilter,
-    page: Option<Page>,
+    page: Page,
 ) -> Result<(Vec<ClientGrant>, u64)> {
     let mut count = QueryBuilder::new("SELECT COUNT(*) FROM client_grants");
     push_filter(&mut count, filter);
@@ -70,7 +72,25 @@ pub(super) async fn list(
         .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;
+    let grants = select(conn, filter, Some(page)).await?;
+    Ok((grants, paging::total(total)))
+}
 
+/// Every matching grant, in one statement (its own snapshot): the token endpoint's read.
+pub(super) async fn list_all(
+    conn: &mut PgConnection,
+    filter: &GrantFilter,
+) -> Result<(Vec<ClientGrant>, u64)> {
+    let grants = select(conn, filter, None).await?;
+    let total = u64::try_from(grants.len()).unwrap_or(u64::MAX);
+    Ok((grants, total))
+}
+
+async fn select(
+    conn: &mut PgConnection,
+    filter: &GrantFilter,
+    page: Option<Page>,
+) -> Result<Vec<ClientGrant>> {
     let (limit, offset) = paging::limit_offset(page);
     let mut select = QueryBuilder::new("SELECT id, client_id, audience, scope FROM client_grants");
     push_filter(&mut select, filter);
@@ -84,8 +104,7 @@ pub(super) async fn list(
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
-    let grants = rows.into_iter().map(to_grant).collect::<Result<_>>()?;
-    Ok((grants, paging::total(total)))
+    rows.into_iter().map(to_grant).collect()
 }
 
 /// False if there was no grant with that id.

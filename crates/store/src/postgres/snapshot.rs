@@ -115,7 +115,7 @@ pub(super) async fn export(conn: &mut PgConnection) -> Result<Snapshot> {
         )
         .collect();
 
-    let (grant_list, _) = grants::list(&mut *conn, &Default::default(), None).await?;
+    let (grant_list, _) = grants::list_all(&mut *conn, &Default::default()).await?;
 
     let keys: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT name, value, created_at FROM server_keys ORDER BY name")

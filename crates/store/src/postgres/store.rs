@@ -415,6 +415,10 @@ impl Store for PgStore {
         filter: &GrantFilter,
         page: Option<Page>,
     ) -> Result<(Vec<ClientGrant>, u64)> {
+        let Some(page) = page else {
+            // Unpaged, the total is the number of rows: one statement, no transaction.
+            return grants::list_all(&mut *self.conn().await?, filter).await;
+        };
         let mut tx = self.read().await?;
         let listed = grants::list(&mut tx, filter, page).await?;
         commit(tx).await?;
