@@ -344,12 +344,17 @@ pub async fn baseline(
     }
     let hooks: Arc<Vec<String>> = Arc::new(hooks.to_vec());
     let start_line = Arc::new(Barrier::new(connections + 1));
+    // Each connection stays open until the window's end has been sampled: a backend that
+    // exits first is gone from `pg_stat_activity`, and its CPU would count as another
+    // process's.
+    let (sampled_tx, sampled_rx) = tokio::sync::watch::channel(false);
     let mut handles = Vec::with_capacity(connections);
     // Set once every task holds its connection, so that connecting is not timed.
     let (times_tx, times_rx) = tokio::sync::watch::channel(None::<(Instant, Instant)>);
     for (i, mut conn) in conns.into_iter().enumerate() {
         let hooks = Arc::clone(&hooks);
         let start_line = Arc::clone(&start_line);
+        let mut sampled = sampled_rx.clone();
         let mut times = times_rx.clone();
         handles.push(tokio::spawn(async move {
             start_line.wait().await;
@@ -372,6 +377,7 @@ pub async fn baseline(
                     latencies.push(micros(done - sent));
                 }
             }
+            sampled.wait_for(|done| *done).await?;
             conn.close().await?;
             Ok::<_, anyhow::Error>(latencies)
         }));
@@ -385,6 +391,7 @@ pub async fn baseline(
     let before = sampler.snapshot(&probe).await;
     tokio::time::sleep_until(measure_to.into()).await;
     let after = sampler.snapshot(&probe).await;
+    sampled_tx.send_replace(true);
     let mut latencies = Vec::new();
     for handle in handles {
         latencies.extend(handle.await?.context("baseline write failed")?);
