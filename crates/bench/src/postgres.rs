@@ -258,12 +258,7 @@ async fn write_once(
     let request_id = format!("01JBENCHREQ{n:015}");
     match write {
         PgWrite::Update => {
-            let done = sqlx::query(UPDATE_SQL)
-                .bind(envelope(n))
-                .bind("bench-key")
-                .bind(now)
-                .bind(hook)
-                .bind("K")
+            let done = bind_update(sqlx::query(UPDATE_SQL), n, now, hook)
                 .execute(&mut *conn)
                 .await?;
             if done.rows_affected() != 1 {
@@ -279,52 +274,56 @@ async fn write_once(
             if found.is_none() {
                 return Err(sqlx::Error::RowNotFound);
             }
-            let done = sqlx::query(UPDATE_SQL)
-                .bind(envelope(n))
-                .bind("bench-key")
-                .bind(now)
-                .bind(hook)
-                .bind("K")
+            let done = bind_update(sqlx::query(UPDATE_SQL), n, now, hook)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() != 1 {
                 return Err(sqlx::Error::RowNotFound);
             }
-            sqlx::query(AUDIT_SQL)
-                .bind(now)
-                .bind(ACTOR)
-                .bind("secrets.update")
-                .bind(hook)
-                .bind(None::<String>)
-                .bind(r#"["K"]"#)
-                .bind("success")
-                .bind(None::<String>)
-                .bind(request_id)
+            bind_audit(sqlx::query(AUDIT_SQL), now, hook, &request_id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
         }
         PgWrite::PatchStatement => {
-            sqlx::query(PATCH_STATEMENT_SQL)
+            let patch = sqlx::query(PATCH_STATEMENT_SQL)
                 .bind(hook)
                 .bind(now)
                 .bind("K")
                 .bind(envelope(n))
-                .bind("bench-key")
-                .bind(now)
-                .bind(ACTOR)
-                .bind("secrets.update")
-                .bind(hook)
-                .bind(None::<String>)
-                .bind(r#"["K"]"#)
-                .bind("success")
-                .bind(None::<String>)
-                .bind(request_id)
+                .bind("bench-key");
+            bind_audit(patch, now, hook, &request_id)
                 .execute(&mut *conn)
                 .await?;
         }
     }
     Ok(())
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The parameters of `UPDATE_SQL`: write number `n`'s envelope into `hook`'s secret `K`.
+fn bind_update<'q>(query: PgQuery<'q>, n: u64, now: i64, hook: &'q str) -> PgQuery<'q> {
+    query
+        .bind(envelope(n))
+        .bind("bench-key")
+        .bind(now)
+        .bind(hook)
+        .bind("K")
+}
+
+/// The audit row's parameters, as the server's PATCH writes them (after the statement's own).
+fn bind_audit<'q>(query: PgQuery<'q>, now: i64, hook: &'q str, request_id: &'q str) -> PgQuery<'q> {
+    query
+        .bind(now)
+        .bind(ACTOR)
+        .bind("secrets.update")
+        .bind(hook)
+        .bind(None::<String>)
+        .bind(r#"["K"]"#)
+        .bind("success")
+        .bind(None::<String>)
+        .bind(request_id)
 }
 
 /// Durable commits per second: `connections` connections of their own (no pool), each

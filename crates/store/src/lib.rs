@@ -202,29 +202,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Hook, Option<HookId>)>;
     /// Deletes a hook and its secrets.
     async fn delete_hook(&self, id: &HookId, audit: &AuditEvent) -> Result<()>;
-    /// A hook and its sealed secrets, read together (`HookNotFound` if absent): what running
-    /// it needs. Backends answer it in one statement; this default takes two reads.
-    async fn runnable_hook(&self, id: &HookId) -> Result<RunnableHook> {
-        let hook = self.get_hook(id).await?;
-        let secrets = self.sealed_secrets(id).await?;
-        Ok(RunnableHook { hook, secrets })
-    }
+    /// A hook and its sealed secrets, read together in one statement (one snapshot;
+    /// `HookNotFound` if absent): what running it needs.
+    async fn runnable_hook(&self, id: &HookId) -> Result<RunnableHook>;
     /// The hook enabled on `trigger`, if any, with its sealed secrets, read together.
-    async fn enabled_runnable_hook(&self, trigger: TriggerId) -> Result<Option<RunnableHook>> {
-        let filter = HookFilter {
-            enabled: Some(true),
-            trigger_id: Some(trigger),
-        };
-        let Some(hook) = self.list_hooks(&filter, None).await?.0.into_iter().next() else {
-            return Ok(None);
-        };
-        match self.sealed_secrets(&hook.id).await {
-            Ok(secrets) => Ok(Some(RunnableHook { hook, secrets })),
-            // Deleted in between: as if it had not been there.
-            Err(Error::HookNotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
+    async fn enabled_runnable_hook(&self, trigger: TriggerId) -> Result<Option<RunnableHook>>;
 
     // ---- secrets ----
 
@@ -305,14 +287,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records an event on its own, e.g. a failed attempt whose change was rolled back.
     async fn record_audit(&self, event: &AuditEvent) -> Result<()>;
-    /// Records several events durably: all of them or, on error, possibly only some.
-    /// Backends commit them together (group commit); this default commits one at a time.
-    async fn record_audits(&self, events: &[AuditEvent]) -> Result<()> {
-        for event in events {
-            self.record_audit(event).await?;
-        }
-        Ok(())
-    }
+    /// Records several events durably in one transaction (group commit): all of them or none.
+    async fn record_audits(&self, events: &[AuditEvent]) -> Result<()>;
     /// Events newest first, filtered.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>>;
     /// Events with `seq > after_seq`, oldest first, at most `limit` (1 to

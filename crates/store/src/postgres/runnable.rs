@@ -24,9 +24,10 @@ fn to_runnable(row: Row) -> Result<RunnableHook> {
     RunnableHook::from_secrets_json(to_hook(hook)?, &secrets)
 }
 
-pub(super) async fn by_id(conn: &mut PgConnection, id: &HookId) -> Result<Option<RunnableHook>> {
-    sqlx::query_as::<_, Row>(&select("id = $1"))
-        .bind(id.as_str())
+/// The hook matching `filter`, whose one parameter is `key`.
+async fn fetch(conn: &mut PgConnection, filter: &str, key: &str) -> Result<Option<RunnableHook>> {
+    sqlx::query_as::<_, Row>(&select(filter))
+        .bind(key)
         .fetch_optional(conn)
         .await
         .map_err(db_error)?
@@ -34,15 +35,13 @@ pub(super) async fn by_id(conn: &mut PgConnection, id: &HookId) -> Result<Option
         .transpose()
 }
 
+pub(super) async fn by_id(conn: &mut PgConnection, id: &HookId) -> Result<Option<RunnableHook>> {
+    fetch(conn, "id = $1", id.as_str()).await
+}
+
 pub(super) async fn enabled(
     conn: &mut PgConnection,
     trigger: TriggerId,
 ) -> Result<Option<RunnableHook>> {
-    sqlx::query_as::<_, Row>(&select("trigger_id = $1 AND enabled"))
-        .bind(trigger.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?
-        .map(to_runnable)
-        .transpose()
+    fetch(conn, "trigger_id = $1 AND enabled", trigger.as_str()).await
 }

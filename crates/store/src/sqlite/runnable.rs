@@ -17,34 +17,39 @@ fn select(filter: &str) -> String {
     )
 }
 
-fn to_runnable(row: (String, String, String, String, String, i64, String)) -> Result<RunnableHook> {
+type Row = (String, String, String, String, String, i64, String);
+
+fn to_runnable(row: Row) -> Result<RunnableHook> {
     let (id, name, script, dependencies, trigger_id, enabled, secrets) = row;
     let hook: HookRow = (id, name, script, dependencies, trigger_id, enabled);
     RunnableHook::from_secrets_json(to_hook(hook)?, &secrets)
+}
+
+/// The hook matching `filter`, whose one parameter is `key`.
+async fn fetch(
+    conn: &mut SqliteConnection,
+    filter: &str,
+    key: &str,
+) -> Result<Option<RunnableHook>> {
+    sqlx::query_as::<_, Row>(&select(filter))
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?
+        .map(to_runnable)
+        .transpose()
 }
 
 pub(super) async fn by_id(
     conn: &mut SqliteConnection,
     id: &HookId,
 ) -> Result<Option<RunnableHook>> {
-    sqlx::query_as(&select("id = ?"))
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?
-        .map(to_runnable)
-        .transpose()
+    fetch(conn, "id = ?", id.as_str()).await
 }
 
 pub(super) async fn enabled(
     conn: &mut SqliteConnection,
     trigger: TriggerId,
 ) -> Result<Option<RunnableHook>> {
-    sqlx::query_as(&select("trigger_id = ? AND enabled = 1"))
-        .bind(trigger.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?
-        .map(to_runnable)
-        .transpose()
+    fetch(conn, "trigger_id = ? AND enabled = 1", trigger.as_str()).await
 }
