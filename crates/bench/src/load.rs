@@ -1,12 +1,12 @@
 //! The HTTP load generator: `connections` tasks, each with its own keep-alive connection,
 //! sending one request after another (closed loop) for a warm-up and then a measured
-//! window. A request counts if it completes inside the window.
+//! window. A request counts if it completes inside the window. The requests go out through
+//! [`http1`], a client lean enough not to take the server's CPU.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-
+use crate::http1;
 use crate::stats::{cpu_delta, micros, CpuProbe, Errors, Measured, Sampler};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,15 +38,27 @@ impl Target {
 
 /// Everything a request needs, built once.
 pub struct Requests {
-    healthz_url: String,
+    /// `host:port` of the server.
+    authority: String,
     /// One per fixture hook; connection `i` uses hook `i % len` (the first one only for
     /// `PatchOneHook`).
-    secrets_urls: Vec<String>,
-    run_url: String,
-    token_url: String,
-    bearer: HeaderValue,
+    secrets_paths: Vec<String>,
+    run_path: String,
+    authorization: String,
     token_form: String,
 }
+
+/// One request, ready for [`http1::Connection::send`].
+struct Prepared<'a> {
+    method: &'static str,
+    path: &'a str,
+    headers: [&'a str; 2],
+    header_count: usize,
+    body: Vec<u8>,
+}
+
+const JSON: &str = "Content-Type: application/json";
+const FORM: &str = "Content-Type: application/x-www-form-urlencoded";
 
 impl Requests {
     /// `hook_ids` must not be empty; the Runner uses the first.
@@ -55,50 +67,51 @@ impl Requests {
         hook_ids: &[String],
         access_token: &str,
         token_form: String,
-    ) -> Requests {
-        Requests {
-            healthz_url: format!("{base}/healthz"),
-            secrets_urls: hook_ids
+    ) -> anyhow::Result<Requests> {
+        Ok(Requests {
+            authority: http1::authority(base)?,
+            secrets_paths: hook_ids
                 .iter()
-                .map(|id| format!("{base}/api/v2/hooks/{id}/secrets"))
+                .map(|id| format!("/api/v2/hooks/{id}/secrets"))
                 .collect(),
-            run_url: format!("{base}/api/v2/hooks/{}/run", hook_ids[0]),
-            token_url: format!("{base}/oauth/token"),
-            bearer: HeaderValue::from_str(&format!("Bearer {access_token}"))
-                .expect("a JWT is a valid header value"),
+            run_path: format!("/api/v2/hooks/{}/run", hook_ids[0]),
+            authorization: format!("Authorization: Bearer {access_token}"),
             token_form,
-        }
+        })
     }
 
-    fn build(
-        &self,
-        client: &reqwest::Client,
-        target: Target,
-        task: usize,
-        n: u64,
-    ) -> reqwest::RequestBuilder {
-        let secrets_url = match target {
-            Target::PatchOneHook => &self.secrets_urls[0],
-            _ => &self.secrets_urls[task % self.secrets_urls.len()],
+    fn build(&self, target: Target, task: usize, n: u64) -> Prepared<'_> {
+        let secrets_path = match target {
+            Target::PatchOneHook => &self.secrets_paths[0],
+            _ => &self.secrets_paths[task % self.secrets_paths.len()],
         };
-        match target {
-            Target::Healthz => client.get(&self.healthz_url),
-            Target::GetSecrets => client
-                .get(secrets_url)
-                .header(AUTHORIZATION, self.bearer.clone()),
-            Target::PatchSecrets | Target::PatchOneHook => client
-                .patch(secrets_url)
-                .header(AUTHORIZATION, self.bearer.clone())
-                .header(CONTENT_TYPE, "application/json")
+        let auth = self.authorization.as_str();
+        let (method, path, headers, header_count, body) = match target {
+            Target::Healthz => ("GET", "/healthz", ["", ""], 0, Vec::new()),
+            Target::GetSecrets => ("GET", secrets_path.as_str(), [auth, ""], 1, Vec::new()),
+            Target::PatchSecrets | Target::PatchOneHook => (
+                "PATCH",
+                secrets_path.as_str(),
+                [auth, JSON],
+                2,
                 // A new value each time, as a real rotation would send.
-                .body(format!(r#"{{"K":"v-{n:08}"}}"#)),
-            Target::Runner => client
-                .post(&self.run_url)
-                .header(AUTHORIZATION, self.bearer.clone()),
-            Target::Token => client
-                .post(&self.token_url)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(self.token_form.clone()),
+                format!(r#"{{"K":"v-{n:08}"}}"#).into_bytes(),
+            ),
+            Target::Runner => ("POST", self.run_path.as_str(), [auth, ""], 1, Vec::new()),
+            Target::Token => (
+                "POST",
+                "/oauth/token",
+                [FORM, ""],
+                1,
+                self.token_form.as_bytes().to_vec(),
+            ),
+        };
+        Prepared {
+            method,
+            path,
+            headers,
+            header_count,
+            body,
         }
     }
 }
@@ -123,24 +136,14 @@ pub async fn run(
     window: Window,
     sampler: &Sampler,
 ) -> anyhow::Result<Measured> {
-    // Every task gets its own client, so each keeps exactly one connection alive.
-    let mut clients = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        clients.push(
-            reqwest::Client::builder()
-                .http1_only()
-                .pool_max_idle_per_host(1)
-                .tcp_nodelay(true)
-                .timeout(Duration::from_secs(60))
-                .build()?,
-        );
-    }
     let start = Instant::now();
     let measure_from = start + window.warmup;
     let measure_to = measure_from + window.measure;
     let mut tasks = Vec::with_capacity(connections);
-    for (i, client) in clients.into_iter().enumerate() {
+    for i in 0..connections {
         let requests = Arc::clone(&requests);
+        // Every task keeps exactly one connection alive.
+        let mut connection = http1::Connection::new(requests.authority.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies_us = Vec::with_capacity(65_536);
             let mut errors = Errors::default();
@@ -151,21 +154,20 @@ pub async fn run(
                     break;
                 }
                 n += 1;
-                let ok = match requests.build(&client, target, i, n).send().await {
+                let request = requests.build(target, i, n);
+                let answer = connection
+                    .send(
+                        request.method,
+                        request.path,
+                        &request.headers[..request.header_count],
+                        &request.body,
+                    )
+                    .await;
+                let ok = match answer {
+                    Ok(response) if (200..300).contains(&response.status) => true,
                     Ok(response) => {
-                        let status = response.status();
-                        // Read the whole body so the connection is reused.
-                        match response.bytes().await {
-                            Ok(_) if status.is_success() => true,
-                            Ok(body) => {
-                                errors.status(status.as_u16(), &body);
-                                false
-                            }
-                            Err(e) => {
-                                errors.transport(&e);
-                                false
-                            }
-                        }
+                        errors.status(response.status, response.body);
+                        false
                     }
                     Err(e) => {
                         errors.transport(&e);

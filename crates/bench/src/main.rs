@@ -3,6 +3,7 @@
 
 mod baselines;
 mod hooks;
+mod http1;
 mod load;
 mod postgres;
 mod server;
@@ -298,7 +299,7 @@ async fn run_on(args: &Args, database: Option<&postgres::Database>) -> anyhow::R
         &fixture.hook_ids,
         &fixture.access_token,
         fixture.token_form.clone(),
-    ));
+    )?);
     let mut results: Vec<Measured> = Vec::new();
     let mut phases = vec![
         Target::Healthz,

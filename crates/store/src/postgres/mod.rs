@@ -30,6 +30,7 @@ mod paging;
 mod rotation;
 mod runnable;
 mod seal_counts;
+mod secret_batch;
 mod secrets;
 mod server_keys;
 mod snapshot;
@@ -105,6 +106,8 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Group commit for single-secret PATCHes (see `secret_batch`).
+    secret_writes: secret_batch::SecretBatcher,
 }
 
 impl PgStore {
@@ -130,9 +133,14 @@ impl PgStore {
             )),
             other => other,
         })?;
+        let pool = connect::pool(connect, &options);
+        // Two lanes: one batch executes while the other waits for its commit. One when
+        // the pool has a single connection, so that reads are not shut out.
+        let lanes = if options.max_connections >= 2 { 2 } else { 1 };
         Ok((
             PgStore {
-                pool: connect::pool(connect, &options),
+                secret_writes: secret_batch::SecretBatcher::start(pool.clone(), lanes),
+                pool,
             },
             applied,
         ))

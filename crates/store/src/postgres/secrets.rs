@@ -244,7 +244,7 @@ pub(super) async fn update_in_one_statement(
 
 /// The NOT NULL violation on `audit_log.outcome` that [`UPDATE_SECRETS_SQL`] raises when
 /// something is missing. No other write leaves `outcome` NULL.
-fn is_incomplete(e: &sqlx::Error) -> bool {
+pub(super) fn is_incomplete(e: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = e else {
         return false;
     };

@@ -18,6 +18,7 @@ use super::error::{db_error, is_conflict};
 use super::rotation;
 use super::runnable;
 use super::seal_counts;
+use super::secret_batch::SecretBatcher;
 use super::{
     admins, audit, clients, grants, hooks, secrets, server_keys, snapshot, PgStore, PING_TIMEOUT,
 };
@@ -311,15 +312,26 @@ impl Store for PgStore {
         audit: &AuditEvent,
     ) -> Result<()> {
         retrying("update_secrets", || async {
-            // One statement, one round trip (see `secrets::update_in_one_statement`).
-            let done = secrets::update_in_one_statement(
-                &mut *self.conn().await?,
-                hook,
-                changes,
-                audit,
-                now_ms(),
-            )
-            .await?;
+            // One statement, one round trip (see `secrets::update_in_one_statement`); the
+            // usual single-secret change shares its statement with concurrent ones (see
+            // `secret_batch`).
+            let done = match changes {
+                [(name, value)] if SecretBatcher::accepts(hook, audit) => {
+                    self.secret_writes
+                        .update_one(hook, name, value.as_ref(), audit, now_ms())
+                        .await?
+                }
+                _ => {
+                    secrets::update_in_one_statement(
+                        &mut *self.conn().await?,
+                        hook,
+                        changes,
+                        audit,
+                        now_ms(),
+                    )
+                    .await?
+                }
+            };
             if done {
                 return Ok(());
             }

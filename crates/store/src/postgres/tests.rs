@@ -834,3 +834,108 @@ async fn a_lost_race_for_the_enabled_slot_is_retried() {
     assert_eq!(audit.len(), 1);
     store.close().await;
 }
+
+/// Single-secret PATCHes that arrive together share one statement (group commit), yet each
+/// succeeds or fails on its own: every acknowledged change is stored with exactly one audit
+/// row, and a request naming a missing secret or hook fails as it would alone, taking
+/// nobody else's change with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_patches_succeed_and_fail_one_by_one() {
+    let Some((store, schema)) = temp_store(test_options()).await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let name = |n: &str| SecretName::parse(n).unwrap();
+    let sealed = |v: &str| Some(SealedSecret::from_envelope(format!("v1:k1:{v}")));
+    let mut hooks = Vec::new();
+    for i in 0..12 {
+        let h = hook(
+            &format!("batched {i}"),
+            TriggerId::CredentialsExchange,
+            false,
+        );
+        store.create_hook(&h, &event()).await.unwrap();
+        store
+            .add_secrets(&h.id, &[(name("A"), sealed("start"))], &event())
+            .await
+            .unwrap();
+        hooks.push(h.id);
+    }
+
+    // Hold every hook's lock, so that the requests queue up behind the first batches.
+    let mut blocker = PgConnection::connect(&schema.url()).await.unwrap();
+    blocker.execute("BEGIN").await.unwrap();
+    blocker
+        .execute("SELECT id FROM hooks FOR UPDATE")
+        .await
+        .unwrap();
+
+    let mut requests = JoinSet::new();
+    let patch = |hook: HookId, secret: &str, value: Option<SealedSecret>| {
+        let store = Arc::clone(&store);
+        let secret = name(secret);
+        async move {
+            let event = AuditEvent::success("pg-test", "secrets.update", None)
+                .hook(hook.as_str())
+                .secrets([secret.as_str()]);
+            let outcome = store
+                .update_secrets(&hook, &[(secret, value.clone())], &event)
+                .await;
+            (hook, value, outcome)
+        }
+    };
+    for round in 0..2 {
+        for (i, h) in hooks.iter().enumerate() {
+            requests.spawn(patch(h.clone(), "A", sealed(&format!("{i}-{round}"))));
+        }
+    }
+    requests.spawn(patch(hooks[3].clone(), "NOPE", sealed("x")));
+    requests.spawn(patch(HookId::generate(), "A", sealed("x")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    blocker.execute("ROLLBACK").await.unwrap();
+
+    let mut written = std::collections::HashMap::<HookId, Vec<Option<SealedSecret>>>::new();
+    let mut failures = Vec::new();
+    while let Some(done) = requests.join_next().await {
+        let (hook, value, outcome) = done.unwrap();
+        match outcome {
+            Ok(()) => written.entry(hook).or_default().push(value),
+            Err(e) => failures.push(e),
+        }
+    }
+    failures.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        failures,
+        [Error::HookNotFound, Error::SecretNotFound("NOPE".into())]
+    );
+    for h in &hooks {
+        let acknowledged = &written[h];
+        assert_eq!(acknowledged.len(), 2);
+        let stored = store.sealed_secrets(h).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert!(acknowledged.contains(&stored[0].1), "{stored:?}");
+    }
+
+    // One audit row per acknowledged change, none for the failures, and fewer
+    // transactions than rows: the changes were written in batches.
+    let (rows, transactions): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT xmin::text) FROM audit_log \
+         WHERE action = 'secrets.update'",
+    )
+    .fetch_one(&mut blocker)
+    .await
+    .unwrap();
+    assert_eq!(rows, 24);
+    assert!(
+        transactions < rows,
+        "{transactions} transactions for {rows} rows"
+    );
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT secret_names FROM audit_log WHERE action = 'secrets.update'",
+    )
+    .fetch_all(&mut blocker)
+    .await
+    .unwrap();
+    assert_eq!(names, [r#"["A"]"#]);
+    store.close().await;
+}
