@@ -32,17 +32,21 @@ pub struct HookResults {
     pub token_with_hook: Measured,
     /// The Node peer in each round (empty when Node could not run).
     pub node_vm: Vec<Measured>,
+    /// For information: the like-for-like Node peer (behind Node's HTTP server, loaded like
+    /// the Runner) in each round (empty when Node could not run).
+    pub node_http: Vec<Measured>,
 }
 
 impl HookResults {
     /// Runner rate / Node rate in each round where both were measured.
     fn ratios(&self) -> Vec<f64> {
-        self.runner
-            .iter()
-            .zip(&self.node_vm)
-            .map(|(runner, node)| runner.rate() / node.rate())
-            .collect()
+        ratios(&self.runner, &self.node_vm)
     }
+}
+
+/// `a` rate / `b` rate in each round where both were measured.
+fn ratios(a: &[Measured], b: &[Measured]) -> Vec<f64> {
+    a.iter().zip(b).map(|(a, b)| a.rate() / b.rate()).collect()
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -103,6 +107,7 @@ pub async fn measure(
     .await?;
     let mut runner = Vec::new();
     let mut node_vm = Vec::new();
+    let mut node_http = Vec::new();
     let mut node_ok = true;
     for round in 1..=PEER_ROUNDS {
         println!(
@@ -134,6 +139,24 @@ pub async fn measure(
                 }
             }
         }
+        if node_ok {
+            println!("peer (information): Node.js http + vm, fresh context per request ({node_processes} processes, {connections} connections), round {round} of {PEER_ROUNDS}");
+            let peer = NodeHttpPeer {
+                work,
+                processes: node_processes,
+                fixture,
+                connections,
+                window,
+            };
+            match peer.measure().await {
+                Ok(mut node) => {
+                    node.name = format!("{}, round {round}", node.name);
+                    println!("      {}", node.summary());
+                    node_http.push(node);
+                }
+                Err(e) => println!("      not measured: {e:#}"),
+            }
+        }
     }
     println!("phase: POST /oauth/token, no hook enabled (1 connection)");
     let token_without_hook =
@@ -151,6 +174,7 @@ pub async fn measure(
         token_without_hook,
         token_with_hook,
         node_vm,
+        node_http,
     })
 }
 
@@ -212,6 +236,103 @@ process.stdout.write(JSON.stringify(lat));
     ))
 }
 
+/// For information, a like-for-like peer: the same hook in Node.js `vm`, a fresh context
+/// per request, behind Node's own HTTP server (`cluster`, one process per core), answering
+/// what the Runner answers (`{result, logs, duration_ms}`), loaded by the same load
+/// generator over the same number of connections. The target compares the Runner with
+/// Node's in-process rate (`node_vm_peer`), which pays for no HTTP at all.
+struct NodeHttpPeer<'a> {
+    work: &'a Path,
+    processes: usize,
+    fixture: &'a Fixture,
+    connections: usize,
+    window: Window,
+}
+
+impl NodeHttpPeer<'_> {
+    async fn measure(&self) -> anyhow::Result<Measured> {
+        let script = self.work.join("node-http-peer.js");
+        std::fs::write(
+            &script,
+            format!(
+                r#"const cluster = require('cluster'), http = require('http'), vm = require('vm');
+const port = Number(process.argv[2]), workers = Number(process.argv[3]);
+if (cluster.isPrimary) {{
+  let up = 0;
+  for (let i = 0; i < workers; i++) cluster.fork();
+  cluster.on('listening', () => {{ if (++up === workers) console.log('ready'); }});
+  process.on('SIGTERM', () => {{ for (const id in cluster.workers) cluster.workers[id].kill(); process.exit(0); }});
+}} else {{
+  process.on('disconnect', () => process.exit(0));
+  const compiled = new vm.Script('(function () {{ var module = {{ exports: {{}} }}; ' + {source} + '; return module.exports; }})()');
+  const client = {{ id: 'c', name: 'n', tenant: 't', metadata: {{}} }};
+  http.createServer((req, res) => {{
+    req.on('data', () => {{}});
+    req.on('end', () => {{
+      const started = process.hrtime.bigint();
+      const hook = compiled.runInContext(vm.createContext({{}}));
+      let result;
+      hook(client, ['read:connections'], 'https://example/api/v2/', {{ webtask: {{ secrets: {{}} }} }}, (err, r) => {{ result = r; }});
+      const body = JSON.stringify({{ result, logs: [], duration_ms: Number(process.hrtime.bigint() - started) / 1e6 }});
+      res.writeHead(200, {{ 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }});
+      res.end(body);
+    }});
+  }}).listen(port, '127.0.0.1');
+}}
+"#,
+                source = serde_json::to_string(TRIVIAL_HOOK)?
+            ),
+        )?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut node = Command::new("node")
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(self.processes.max(1).to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("running node (is Node.js installed?)")?;
+        // Killing the primary closes its workers' IPC channel, and they exit on that.
+        let stdout = node.stdout.take().context("node's stdout")?;
+        let node = KillOnDrop(node);
+        let mut ready = String::new();
+        // Blocking, once, before any load: the line comes within a second.
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut ready)?;
+        if ready.trim() != "ready" {
+            bail!("the Node HTTP peer did not start: {ready:?}");
+        }
+        let requests = Arc::new(Requests::new(
+            &format!("http://127.0.0.1:{port}"),
+            &self.fixture.hook_ids,
+            &self.fixture.access_token,
+            self.fixture.token_form.clone(),
+        )?);
+        // Node's processes are not the server: their CPU shows as "other processes".
+        let measured = load::run(
+            requests,
+            Target::Runner,
+            self.connections,
+            self.window,
+            &Sampler::new(None, None),
+        )
+        .await;
+        drop(node);
+        let mut measured = measured?;
+        measured.name = "Node.js http + vm, fresh context per request (information)".into();
+        Ok(measured)
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Prints the hook table and the two targets; returns whether both were met.
 pub fn report(results: &HookResults, processes: usize) -> bool {
     let ms = |m: &Measured, p: f64| m.percentile_ms(p);
@@ -224,6 +345,7 @@ pub fn report(results: &HookResults, processes: usize) -> bool {
         .runner
         .iter()
         .chain(&results.node_vm)
+        .chain(&results.node_http)
         .chain([&results.token_without_hook, &results.token_with_hook]);
     for m in rows {
         println!(
@@ -257,6 +379,14 @@ pub fn report(results: &HookResults, processes: usize) -> bool {
             all &= ok;
         }
         None => println!("Node vm peer: not measured (node unavailable)"),
+    }
+    let like_for_like = self::ratios(&results.runner, &results.node_http);
+    if let Some(ratio) = median(like_for_like.clone()) {
+        let rounds: Vec<String> = like_for_like.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "(information) runner throughput / Node http + vm, fresh context per request, same load: median {ratio:.2} (rounds: {})",
+            rounds.join(", ")
+        );
     }
     all
 }

@@ -359,6 +359,9 @@ async fn run_on(args: &Args, database: Option<&postgres::Database>) -> anyhow::R
             "--server-only: no baselines; GET secrets / GET /healthz = {:.1}%",
             gets * 100.0
         );
+        if let Some(hook_results) = &hook_results {
+            hooks::report(hook_results, cores);
+        }
         return Ok(report_errors(&results, &server, args.keep));
     }
     println!("server stopped; baselines follow (nothing else of ours running)");
