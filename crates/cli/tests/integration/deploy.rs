@@ -1028,7 +1028,18 @@ async fn auth_failures_are_clear_failures() {
         .unwrap()
         .replace("enabled: true", "enabled: false");
     std::fs::write(&tenant, text).unwrap();
-    let before = audit_actions(&server).await;
+    // Refused requests are audited in the background (security_audit.rs): wait for the
+    // garbage token's record, so that it does not land after the snapshot below.
+    let mut before = audit_actions(&server).await;
+    let waited = std::time::Instant::now();
+    while !before.iter().any(|(action, _)| action == "api.unauthorized") {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(10),
+            "the refused request was never audited: {before:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        before = audit_actions(&server).await;
+    }
     let token = server.mint(&server.claims(&[Scope::ReadHooks])).await;
     let run = hh(
         &server,
