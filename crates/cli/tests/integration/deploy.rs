@@ -1032,7 +1032,10 @@ async fn auth_failures_are_clear_failures() {
     // garbage token's record, so that it does not land after the snapshot below.
     let mut before = audit_actions(&server).await;
     let waited = std::time::Instant::now();
-    while !before.iter().any(|(action, _)| action == "api.unauthorized") {
+    while !before
+        .iter()
+        .any(|(action, _)| action == "api.unauthorized")
+    {
         assert!(
             waited.elapsed() < std::time::Duration::from_secs(10),
             "the refused request was never audited: {before:?}"
