@@ -178,6 +178,24 @@ pub async fn measure(
     })
 }
 
+/// JavaScript for both Node peers: `runHook()` runs [`TRIVIAL_HOOK`] (compiled once with
+/// `vm.Script`) in a fresh `vm` context on the Runner's sample payload and returns its
+/// result.
+fn node_run_hook() -> anyhow::Result<String> {
+    Ok(format!(
+        r#"const vm = require('vm');
+const compiled = new vm.Script('(function () {{ var module = {{ exports: {{}} }}; ' + {source} + '; return module.exports; }})()');
+const payload = {{ audience: 'https://example/api/v2/', client: {{ id: 'c', name: 'n', tenant: 't', metadata: {{}} }}, scope: ['read:connections'] }};
+function runHook() {{
+  const hook = compiled.runInContext(vm.createContext({{}}));
+  let result;
+  hook(payload.client, payload.scope, payload.audience, {{ webtask: {{ secrets: {{}} }} }}, (err, res) => {{ result = res; }});
+  return result;
+}}"#,
+        source = serde_json::to_string(TRIVIAL_HOOK)?
+    ))
+}
+
 /// The Node.js peer: the same hook, compiled with `vm.Script` and run in a fresh context
 /// per call (`vm.createContext` each time), one call after another for `window`, on each
 /// of `processes` Node processes (one per core, like the runtime's workers).
@@ -186,16 +204,9 @@ fn node_vm_peer(work: &Path, window: Window, processes: usize) -> anyhow::Result
     std::fs::write(
         &script,
         format!(
-            r#"const vm = require('vm');
-const source = {source};
-const compiled = new vm.Script('(function () {{ var module = {{ exports: {{}} }}; ' + source + '; return module.exports; }})()');
-const payload = {{ audience: 'https://example/api/v2/', client: {{ id: 'c', name: 'n', tenant: 't', metadata: {{}} }}, scope: ['read:connections'] }};
+            r#"{run_hook}
 function once() {{
-  const context = vm.createContext({{}});
-  const hook = compiled.runInContext(context);
-  let result;
-  hook(payload.client, payload.scope, payload.audience, {{ webtask: {{ secrets: {{}} }} }}, (err, res) => {{ result = res; }});
-  if (!result) throw new Error('no result');
+  if (!runHook()) throw new Error('no result');
 }}
 const warmupMs = Number(process.argv[2]), measureMs = Number(process.argv[3]);
 const start = Date.now();
@@ -205,7 +216,7 @@ const end = Date.now() + measureMs;
 while (Date.now() < end) {{ const t = process.hrtime.bigint(); once(); lat.push(Number((process.hrtime.bigint() - t) / 1000n)); }}
 process.stdout.write(JSON.stringify(lat));
 "#,
-            source = serde_json::to_string(TRIVIAL_HOOK)?
+            run_hook = node_run_hook()?
         ),
     )?;
     let children: Vec<_> = (0..processes.max(1))
@@ -255,7 +266,8 @@ impl NodeHttpPeer<'_> {
         std::fs::write(
             &script,
             format!(
-                r#"const cluster = require('cluster'), http = require('http'), vm = require('vm');
+                r#"const cluster = require('cluster'), http = require('http');
+{run_hook}
 const port = Number(process.argv[2]), workers = Number(process.argv[3]);
 if (cluster.isPrimary) {{
   let up = 0;
@@ -264,15 +276,11 @@ if (cluster.isPrimary) {{
   process.on('SIGTERM', () => {{ for (const id in cluster.workers) cluster.workers[id].kill(); process.exit(0); }});
 }} else {{
   process.on('disconnect', () => process.exit(0));
-  const compiled = new vm.Script('(function () {{ var module = {{ exports: {{}} }}; ' + {source} + '; return module.exports; }})()');
-  const client = {{ id: 'c', name: 'n', tenant: 't', metadata: {{}} }};
   http.createServer((req, res) => {{
     req.on('data', () => {{}});
     req.on('end', () => {{
       const started = process.hrtime.bigint();
-      const hook = compiled.runInContext(vm.createContext({{}}));
-      let result;
-      hook(client, ['read:connections'], 'https://example/api/v2/', {{ webtask: {{ secrets: {{}} }} }}, (err, r) => {{ result = r; }});
+      const result = runHook();
       const body = JSON.stringify({{ result, logs: [], duration_ms: Number(process.hrtime.bigint() - started) / 1e6 }});
       res.writeHead(200, {{ 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }});
       res.end(body);
@@ -280,7 +288,7 @@ if (cluster.isPrimary) {{
   }}).listen(port, '127.0.0.1');
 }}
 "#,
-                source = serde_json::to_string(TRIVIAL_HOOK)?
+                run_hook = node_run_hook()?
             ),
         )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?

@@ -56,10 +56,8 @@ fn push_filter<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a GrantFilt
     }
 }
 
-/// One page in creation order, and the number of all matches. Run inside one snapshot so
-/// both agree.
-/// A page of grants and the total; `conn` should be in a read transaction, so that the two
-/// statements see one snapshot.
+/// One page in creation order, and the number of all matches; `conn` should be in a read
+/// transaction, so that the two statements see one snapshot.
 pub(super) async fn list(
     conn: &mut PgConnection,
     filter: &GrantFilter,

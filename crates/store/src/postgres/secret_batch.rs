@@ -136,52 +136,60 @@ impl SecretBatcher {
     }
 }
 
-/// Takes the next batch: waits for one request, then adds whatever else is queued, up to
-/// [`MAX_BATCH`], keeping a second request for a hook already in the batch for the next one.
+/// The requests one statement writes: at most [`MAX_BATCH`], at most one per hook.
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Job>,
+    hooks: HashSet<HookId>,
+}
+
+impl Batch {
+    /// Adds `job`, or hands it back when the batch is full or already has its hook.
+    fn add(&mut self, job: Job) -> Option<Job> {
+        if self.jobs.len() >= MAX_BATCH || !self.hooks.insert(job.hook.clone()) {
+            return Some(job);
+        }
+        self.jobs.push(job);
+        None
+    }
+}
+
+/// Takes the next batch: the requests held back from the last one first, else waits for
+/// one request; then adds whatever else is queued. A request for a hook already in the
+/// batch is held back for the next one.
 async fn next_batch(
     receiver: &Mutex<mpsc::UnboundedReceiver<Job>>,
     held: &mut VecDeque<Job>,
 ) -> Option<Vec<Job>> {
-    let mut batch = Vec::new();
-    let mut hooks = HashSet::new();
+    let mut batch = Batch::default();
     let mut later = VecDeque::new();
     for job in held.drain(..) {
-        if batch.len() < MAX_BATCH && hooks.insert(job.hook.clone()) {
-            batch.push(job);
-        } else {
-            later.push_back(job);
-        }
+        later.extend(batch.add(job));
     }
     *held = later;
-    let mut receiver = if batch.is_empty() {
+    let mut receiver = if batch.jobs.is_empty() {
         let mut receiver = receiver.lock().await;
-        let job = receiver.recv().await?;
-        hooks.insert(job.hook.clone());
-        batch.push(job);
+        batch.add(receiver.recv().await?);
         receiver
     } else {
         // Work is in hand: never wait for the queue, which the other lane may hold while
         // it waits for new requests (and none come while their senders wait for these).
         match receiver.try_lock() {
             Ok(receiver) => receiver,
-            Err(_) => return Some(batch),
+            Err(_) => return Some(batch.jobs),
         }
     };
-    while batch.len() < MAX_BATCH {
+    while batch.jobs.len() < MAX_BATCH {
         let Ok(job) = receiver.try_recv() else { break };
-        if hooks.insert(job.hook.clone()) {
-            batch.push(job);
-        } else {
-            held.push_back(job);
-        }
+        held.extend(batch.add(job));
     }
-    Some(batch)
+    Some(batch.jobs)
 }
 
 async fn lane(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
     let mut held = VecDeque::new();
     while let Some(batch) = next_batch(&receiver, &mut held).await {
-        let (written, batch) = write(&pool, batch).await;
+        let written = write(&pool, &batch).await;
         for job in batch {
             let answer = written
                 .as_ref()
@@ -193,53 +201,53 @@ async fn lane(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) 
     }
 }
 
+/// One array parameter of [`UPDATE_BATCH_SQL`]: `field` of every request.
+fn column<'a, T>(batch: &'a [Job], field: impl Fn(&'a Job) -> T) -> Vec<T> {
+    batch.iter().map(field).collect()
+}
+
 /// Writes a batch; the hooks whose request was written. A missing secret in any request
 /// is `Ok` with no hooks: nothing was written, and each caller finds out why.
-async fn write(pool: &PgPool, batch: Vec<Job>) -> (Result<HashSet<String>>, Vec<Job>) {
-    let answer = async {
-        if let [job] = batch.as_slice() {
-            // Alone (no load): the scalar statement, whose cached plan is cheaper than the
-            // array form's.
-            let change = [(job.name.clone(), job.value.clone())];
-            let mut conn = pool.acquire().await.map_err(db_error)?;
-            let done =
-                update_in_one_statement(&mut conn, &job.hook, &change, &job.event, job.now).await?;
-            return Ok(HashSet::from_iter(
-                done.then(|| job.hook.as_str().to_string()),
-            ));
-        }
-        let mut names = Vec::with_capacity(batch.len());
-        for job in &batch {
-            names.push(audit::names_json(&job.event)?);
-        }
-        let column = |f: &dyn Fn(&Job) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
-        let numbers = |f: &dyn Fn(&Job) -> i64| batch.iter().map(f).collect::<Vec<_>>();
-        let query = sqlx::query_scalar::<_, String>(UPDATE_BATCH_SQL)
-            .bind(column(&|j| Some(j.hook.as_str().to_string())))
-            .bind(numbers(&|j| j.now))
-            .bind(column(&|j| Some(j.name.as_str().to_string())))
-            .bind(column(&|j| {
-                j.value.as_ref().map(|v| v.envelope().to_string())
-            }))
-            .bind(column(&|j| {
-                j.value.as_ref().map(|v| v.key_id().to_string())
-            }))
-            .bind(numbers(&|j| j.event.at))
-            .bind(column(&|j| Some(j.event.actor.clone())))
-            .bind(column(&|j| Some(j.event.action.clone())))
-            .bind(column(&|j| j.event.hook_id.clone()))
-            .bind(column(&|j| j.event.target.clone()))
-            .bind(names)
-            .bind(column(&|j| Some(j.event.outcome.as_str().to_string())))
-            .bind(column(&|j| j.event.detail.clone()))
-            .bind(column(&|j| j.event.request_id.clone()));
-        let mut conn = pool.acquire().await.map_err(db_error)?;
-        match query.fetch_all(&mut *conn).await {
-            Ok(hooks) => Ok(hooks.into_iter().collect()),
-            Err(e) if is_incomplete(&e) => Ok(HashSet::new()),
-            Err(e) => Err(db_error(e)),
-        }
+async fn write(pool: &PgPool, batch: &[Job]) -> Result<HashSet<String>> {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    if let [job] = batch {
+        // Alone (no load): the scalar statement, whose cached plan is cheaper than the
+        // array form's.
+        let change = [(job.name.clone(), job.value.clone())];
+        let done =
+            update_in_one_statement(&mut conn, &job.hook, &change, &job.event, job.now).await?;
+        return Ok(HashSet::from_iter(
+            done.then(|| job.hook.as_str().to_string()),
+        ));
     }
-    .await;
-    (answer, batch)
+    let names = batch
+        .iter()
+        .map(|j| audit::names_json(&j.event))
+        .collect::<Result<Vec<_>>>()?;
+    let written = sqlx::query_scalar::<_, String>(UPDATE_BATCH_SQL)
+        .bind(column(batch, |j| j.hook.as_str()))
+        .bind(column(batch, |j| j.now))
+        .bind(column(batch, |j| j.name.as_str()))
+        .bind(column(batch, |j| {
+            j.value.as_ref().map(SealedSecret::envelope)
+        }))
+        .bind(column(batch, |j| {
+            j.value.as_ref().map(SealedSecret::key_id)
+        }))
+        .bind(column(batch, |j| j.event.at))
+        .bind(column(batch, |j| j.event.actor.as_str()))
+        .bind(column(batch, |j| j.event.action.as_str()))
+        .bind(column(batch, |j| j.event.hook_id.as_deref()))
+        .bind(column(batch, |j| j.event.target.as_deref()))
+        .bind(names)
+        .bind(column(batch, |j| j.event.outcome.as_str()))
+        .bind(column(batch, |j| j.event.detail.as_deref()))
+        .bind(column(batch, |j| j.event.request_id.as_deref()))
+        .fetch_all(&mut *conn)
+        .await;
+    match written {
+        Ok(hooks) => Ok(hooks.into_iter().collect()),
+        Err(e) if is_incomplete(&e) => Ok(HashSet::new()),
+        Err(e) => Err(db_error(e)),
+    }
 }
